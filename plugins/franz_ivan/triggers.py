@@ -1,0 +1,111 @@
+"""The trigger behind :class:`franz_ivan.sensors.PendingEventsSensor`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+from asgiref.sync import sync_to_async
+
+
+class PendingEventsTrigger(BaseTrigger):
+    """Fire when the topic holds events that PostgreSQL has not stored yet.
+
+    Compares the broker's end offsets with the positions stored by the drain every
+    ``poll_interval`` seconds. Consumes and commits nothing. Always ends: with
+    ``{"status": "pending", "pending": {partition: count}}``, with ``{"status": "idle"}`` once
+    ``deadline`` (a Unix time) has passed, or with ``{"status": "error", "message": ...}``.
+
+    :param topic: the Kafka topic.
+    :param consumer_group: whose stored positions count as consumed.
+    :param kafka_conn_id: Airflow connection holding the librdkafka configuration.
+    :param postgres_conn_id: Airflow connection of the ``crypto_prices`` database.
+    :param deadline: Unix time after which the trigger reports ``idle``.
+    :param poll_interval: seconds between checks.
+    """
+
+    def __init__(
+        self,
+        *,
+        topic: str,
+        consumer_group: str,
+        kafka_conn_id: str,
+        postgres_conn_id: str,
+        deadline: float,
+        poll_interval: float = 2.0,
+    ) -> None:
+        super().__init__()
+        self.topic = topic
+        self.consumer_group = consumer_group
+        self.kafka_conn_id = kafka_conn_id
+        self.postgres_conn_id = postgres_conn_id
+        self.deadline = deadline
+        self.poll_interval = poll_interval
+        self._watcher: PendingWatcher | None = None
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "topic": self.topic,
+                "consumer_group": self.consumer_group,
+                "kafka_conn_id": self.kafka_conn_id,
+                "postgres_conn_id": self.postgres_conn_id,
+                "deadline": self.deadline,
+                "poll_interval": self.poll_interval,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            self._watcher = await sync_to_async(PendingWatcher)(
+                self.topic, self.consumer_group, self.kafka_conn_id, self.postgres_conn_id
+            )
+            while True:
+                pending = await sync_to_async(self._watcher.pending)()
+                if pending:
+                    self.log.info("Pending events per partition: %s", pending)
+                    yield TriggerEvent(
+                        {"status": "pending", "pending": {str(p): n for p, n in pending.items()}}
+                    )
+                    return
+                remaining = self.deadline - time.time()
+                if remaining <= 0:
+                    yield TriggerEvent({"status": "idle"})
+                    return
+                await asyncio.sleep(min(self.poll_interval, remaining))
+        except Exception as error:  # the event carries the failure to the sensor, which raises it
+            yield TriggerEvent({"status": "error", "message": f"{type(error).__name__}: {error}"})
+
+    async def cleanup(self) -> None:
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            await sync_to_async(watcher.close)()
+
+
+class PendingWatcher:
+    """The blocking clients the trigger polls from a worker thread."""
+
+    def __init__(self, topic: str, consumer_group: str, kafka_conn_id: str, postgres_conn_id: str) -> None:
+        from confluent_kafka import Consumer
+
+        from franz_ivan.clients import connect_postgres, kafka_config
+        from franz_ivan.drain import consumer_settings
+        from franz_ivan.store import PriceStore
+
+        self.postgres = connect_postgres(postgres_conn_id)
+        self.store = PriceStore(self.postgres, topic, consumer_group)
+        self.store.prepare()
+        self.consumer = Consumer(kafka_config(kafka_conn_id, **consumer_settings(consumer_group)))
+
+    def pending(self) -> dict[int, int]:
+        from franz_ivan.pending import pending_events
+
+        return pending_events(self.consumer, self.store)
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.postgres.close()
