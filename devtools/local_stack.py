@@ -163,6 +163,17 @@ def local_postgres(database: str) -> Postgres:
     return server
 
 
+def forget_positions(postgres: Postgres) -> None:
+    """A new memory broker has an empty log: positions stored against an earlier one no longer apply.
+
+    Rows already stored stay; their event ids keep a replay from doubling them.
+    """
+    with postgres.connect() as conn:
+        exists = conn.execute("SELECT to_regclass('crypto_prices_consumer_offsets')").fetchone()
+        if exists and exists[0]:
+            conn.execute("DELETE FROM crypto_prices_consumer_offsets")
+
+
 def drop_database(server: Postgres, database: str) -> None:
     from psycopg import sql
 
@@ -214,12 +225,12 @@ class Stack:
         return env
 
     def airflow(
-        self, *args: str, timeout: float = 300, check: bool = True
+        self, *args: str, timeout: float = 300, check: bool = True, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``airflow *args`` against this stack; output captured."""
+        """Run ``airflow *args`` against this stack (``env`` added to its environment); output captured."""
         completed = subprocess.run(
             [str(VENV_BIN / "airflow"), *args],
-            env=self.airflow_env(),
+            env={**self.airflow_env(), **(env or {})},
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -251,6 +262,7 @@ def running_stack(
     with ExitStack() as stack:
         broker = start_broker(airflow_home / "logs")
         stack.callback(broker.stop)
+        forget_positions(postgres)
         if api_url is None:
             api_url = stack.enter_context(serve()).url
         yield Stack(broker, postgres, api_url, airflow_home, markets or ["coinbase-pro:btcusd"])

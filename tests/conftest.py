@@ -1,0 +1,78 @@
+"""Shared fixtures: the real services every integration test talks to.
+
+- ``broker``: one Tansu broker for the session (tests isolate themselves by topic name).
+- ``database``: a fresh PostgreSQL database per test, dropped afterwards.
+- ``price_api``: the local market-data API in a thread, with its state reset per test.
+- ``airflow_stack``: the above wired into a migrated Airflow home for ``airflow dags test``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devtools.local_stack import Broker, Postgres, Stack, drop_database, local_postgres, start_broker
+from devtools.price_api import ApiState, PriceApiServer, serve
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    running = start_broker(tmp_path_factory.mktemp("tansu"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def topic() -> str:
+    return f"crypto_prices_test_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def database() -> Iterator[Postgres]:
+    name = f"franz_test_{uuid.uuid4().hex[:10]}"
+    postgres = local_postgres(name)
+    yield postgres
+    drop_database(postgres, name)
+
+
+@pytest.fixture
+def pg(database: Postgres) -> Iterator[Any]:
+    """An open psycopg connection (autocommit off) to the test database."""
+    with database.connect() as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def price_api_server() -> Iterator[PriceApiServer]:
+    with serve() as server:
+        yield server
+
+
+@pytest.fixture
+def price_api(price_api_server: PriceApiServer) -> PriceApiServer:
+    price_api_server.state = ApiState()
+    return price_api_server
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("airflow_home")
+
+
+@pytest.fixture(scope="session")
+def migrated_airflow_home(airflow_home: Path, broker: Broker) -> Path:
+    """An Airflow home whose SQLite metadata is migrated once for the session."""
+    Stack(broker, local_postgres("postgres"), "http://unused", airflow_home).migrate()
+    return airflow_home
+
+
+@pytest.fixture
+def airflow_stack(
+    migrated_airflow_home: Path, broker: Broker, database: Postgres, price_api: PriceApiServer, topic: str
+) -> Stack:
+    """Services plus Airflow, isolated per test by database and topic."""
+    return Stack(broker, database, price_api.url, migrated_airflow_home, topic=topic)

@@ -1,0 +1,66 @@
+"""The pipeline as a user runs it: ``airflow dags test`` of both DAGs against real services."""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal
+
+import pytest
+
+from devtools.local_stack import Stack, start_broker
+from devtools.price_api import PriceApiServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+QUICK_CONSUMER = json.dumps({"max_wait_seconds": 20})
+
+
+def served_prices(price_api: PriceApiServer) -> list[Decimal]:
+    return [
+        Decimal(repr(answer["body"]["result"]["price"]))
+        for answer in price_api.state.served
+        if answer["status"] == 200
+    ]
+
+
+def test_producer_then_consumer_store_what_the_api_served(
+    airflow_stack: Stack, price_api: PriceApiServer, pg: object
+) -> None:
+    airflow_stack.airflow("dags", "test", "crypto_prices_producer")
+    airflow_stack.airflow("dags", "test", "crypto_prices_consumer", "--conf", QUICK_CONSUMER)
+
+    [(value, source, exchange)] = pg.execute("SELECT value, source, exchange FROM btcusd").fetchall()
+    assert [value] == served_prices(price_api)
+    assert (source, exchange) == ("cryptowatch", "coinbase-pro")
+    served_allowance = price_api.state.served[0]["body"]["allowance"]
+    [(allowance, cost)] = pg.execute("SELECT allowance, cost FROM cryptowatch_api_allowance").fetchall()
+    assert (allowance, cost) == (
+        Decimal(repr(served_allowance["remaining"])),
+        Decimal(repr(served_allowance["cost"])),
+    )
+    request = price_api.state.requests[0]
+    assert request["path"] == "/markets/coinbase-pro/btcusd/price"
+
+    # Running the consumer again finds nothing pending: the sensor skips, no row is added.
+    started = time.monotonic()
+    again = airflow_stack.airflow(
+        "dags", "test", "crypto_prices_consumer", "--conf", json.dumps({"max_wait_seconds": 3})
+    )
+    assert time.monotonic() - started < 60
+    assert "no new events" in again.stdout + again.stderr
+    assert pg.execute("SELECT count(*) FROM btcusd").fetchone() == (1,)
+    assert pg.execute("SELECT count(*) FROM cryptowatch_api_allowance").fetchone() == (1,)
+
+
+def test_producer_fails_clearly_when_the_broker_is_down(airflow_stack: Stack, tmp_path: object) -> None:
+    dead = start_broker(airflow_stack.airflow_home / "logs")
+    dead.stop()
+    stack = Stack(dead, airflow_stack.postgres, airflow_stack.api_url, airflow_stack.airflow_home)
+    completed = stack.airflow(
+        "dags", "test", "crypto_prices_producer", check=False, timeout=240,
+        env={"CRYPTO_PRICES_DELIVERY_TIMEOUT": "3"},
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode != 0 or "failed" in output.lower()
+    assert f"Kafka at {dead.bootstrap} did not answer" in output
