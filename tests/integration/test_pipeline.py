@@ -53,14 +53,18 @@ def test_producer_then_consumer_store_what_the_api_served(
     assert pg.execute("SELECT count(*) FROM cryptowatch_api_allowance").fetchone() == (1,)
 
 
-def test_producer_fails_clearly_when_the_broker_is_down(airflow_stack: Stack, tmp_path: object) -> None:
+def test_producer_fails_clearly_when_the_broker_is_down(airflow_stack: Stack) -> None:
     dead = start_broker(airflow_stack.airflow_home / "logs")
     dead.stop()
     stack = Stack(dead, airflow_stack.postgres, airflow_stack.api_url, airflow_stack.airflow_home)
     completed = stack.airflow(
-        "dags", "test", "crypto_prices_producer", check=False, timeout=240,
+        "dags",
+        "test",
+        "crypto_prices_producer",
+        check=False,
+        timeout=240,
         env={"CRYPTO_PRICES_DELIVERY_TIMEOUT": "3"},
     )
     output = completed.stdout + completed.stderr
-    assert completed.returncode != 0 or "failed" in output.lower()
+    assert completed.returncode != 0
     assert f"Kafka at {dead.bootstrap} did not answer" in output

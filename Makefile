@@ -1,0 +1,37 @@
+# Two commands matter: `make demo` runs the pipeline end to end on local defaults,
+# `make test` runs every check. Both set up the virtualenv first if it is missing or stale.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint unit install clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start Tansu, use the local PostgreSQL and price API, run both DAGs once, print the rows stored.
+demo: $(STAMP)
+	$(BIN)/python -m devtools.local_stack
+
+## Lint, type-check, then the whole test suite (unit, DAG integrity, integration, end to end).
+test: lint
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## Fast tier only: pure logic and DAG integrity, no services.
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit tests/dags
+
+clean:
+	rm -rf $(VENV) .airflow-local .pytest_cache .mypy_cache .ruff_cache test-artifacts
