@@ -4,8 +4,12 @@
 Fetches the current price of every configured market and publishes a **price event** and, where
 the source reports one, an **API allowance event** to the Kafka topic `crypto_prices`.
 
-- Markets: Airflow Variable `crypto_prices_markets`, a JSON list such as `["coinbase-pro:btcusd"]`,
-  read when the run starts. One mapped task per market, so one failing market fails alone.
+- Markets: Airflow Variable `crypto_prices_markets`, a JSON list such as
+  `["kraken:btcusd", "coinbase:btcusd", "binance:btcusdt", "coinbase-pro:btcusd"]` (the last one
+  is a Cryptowatch market), read when the run starts; default `["kraken:btcusd"]`.
+- One mapped task per **source**: it fetches that source's markets concurrently, honouring the
+  source's rate limits and allowance floor, publishes every price it got, and then fails if any
+  market failed, naming each one and its problem. Other sources' tasks are not affected.
 - Sources: connection `<source>_api` (host = base URL, password = API key), optional.
 - Kafka: connection `crypto_prices_kafka`; a send the broker does not acknowledge fails the task.
 - Schedule: every minute, or `CRYPTO_PRICES_PRODUCER_SCHEDULE` (cron).
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from typing import Any
 
 import pendulum
 from airflow.sdk import dag, get_current_context, task
@@ -40,27 +45,29 @@ SCHEDULE = os.environ.get("CRYPTO_PRICES_PRODUCER_SCHEDULE", "* * * * *")
 )
 def crypto_prices_producer() -> None:
     @task
-    def list_markets() -> list[str]:
-        """Read and validate the markets Variable; one entry per market, in canonical form."""
+    def list_markets() -> list[dict[str, object]]:
+        """Read and validate the markets Variable; one group of market keys per source."""
         import json
 
         from airflow.sdk import Variable
 
-        from franz_ivan.markets import parse_markets
+        from franz_ivan.markets import group_by_source, parse_markets
         from franz_ivan.settings import DEFAULT_MARKETS, MARKETS_VARIABLE
 
         raw = Variable.get(MARKETS_VARIABLE, default=json.dumps(DEFAULT_MARKETS))
-        return [market.key for market in parse_markets(raw)]
+        return group_by_source(parse_markets(raw))
 
-    @task(map_index_template="{{ task.op_kwargs['market'] }}")
-    def publish_price(market: str) -> dict[str, object]:
-        """Fetch one market's price and publish its events, every delivery acknowledged."""
-        from franz_ivan.producer import publish_market
+    @task(map_index_template="{{ task.op_kwargs['group']['source'] }}")
+    def publish_prices(group: dict[str, Any]) -> dict[str, object]:
+        """Fetch one source's markets and publish their events, every delivery acknowledged."""
+        from franz_ivan.producer import publish_source
 
         context = get_current_context()
-        return publish_market(market, run_key=f"{context['dag'].dag_id}/{context['run_id']}")
+        return publish_source(
+            group["source"], group["markets"], run_key=f"{context['dag'].dag_id}/{context['run_id']}"
+        )
 
-    publish_price.expand(market=list_markets())
+    publish_prices.expand(group=list_markets())
 
 
 crypto_prices_producer()

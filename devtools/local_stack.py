@@ -28,6 +28,18 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
+if str(ROOT / "plugins") not in sys.path:
+    # ``python -m devtools...`` starts without the plugins folder that Airflow and pytest put on the path.
+    sys.path.insert(0, str(ROOT / "plugins"))
+
+
+SENSITIVE_VAR_CONN_NAMES = "pem,sslkey,sslpassword"
+"""Airflow's ``[core] sensitive_var_conn_names``: connection extra keys whose values are masked in
+task logs, the UI and the REST API, on top of Airflow's defaults (password, secret, private_key...).
+A key is masked when its lowercased name, with runs of non-word characters made ``_``, contains one
+of these: ``ssl.key.pem`` and the other PEMs, ``sslkey_pem``/``sslrootcert_pem``, libpq's ``sslkey``."""
+LOG_MASK_ADAPTER = "franz_ivan.masking.pem_mask_variants"
+"""Airflow's ``[logging] secret_mask_adapter``: masks each line of a PEM too, not just the whole block."""
 
 
 class StackError(RuntimeError):
@@ -87,8 +99,12 @@ class Broker:
                 self.process.wait()
 
 
-def start_broker(log_dir: Path, port: int | None = None) -> Broker:
-    """Start Tansu with memory storage on ``port`` (a free one by default) and wait until it listens."""
+def start_broker(log_dir: Path, port: int | None = None, advertised: str | None = None) -> Broker:
+    """Start Tansu with memory storage on ``port`` (a free one by default) and wait until it listens.
+
+    ``advertised`` (``host:port``) is the address clients are told to use, when something such as a
+    TLS terminator stands in front of the broker; by default the broker's own address.
+    """
     port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -101,7 +117,7 @@ def start_broker(log_dir: Path, port: int | None = None) -> Broker:
                 "--listener-url",
                 url,
                 "--advertised-listener-url",
-                url,
+                f"tcp://{advertised}" if advertised else url,
                 "--storage-engine",
                 "memory://tansu/",
             ],
@@ -191,10 +207,19 @@ class Stack:
     airflow_home: Path
     markets: list[str] = field(default_factory=lambda: ["coinbase-pro:btcusd"])
     topic: str = "crypto_prices"
+    connections: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    """Replaces connection definitions by env name (``CRYPTO_PRICES_KAFKA``): TLS settings, say.
+    ``None`` drops one, so Airflow reads it from its metadata database (``connections import``)."""
+    live_sources: tuple[str, ...] = ()
+    """Price sources reached at their public URLs; every other one gets a ``<source>_api``
+    connection pointing at the local price API."""
 
     def airflow_env(self) -> dict[str, str]:
         """Environment for ``airflow`` commands: project folders, SQLite metadata, connections, Variable."""
-        connections = {
+        from franz_ivan.settings import api_conn_id
+        from franz_ivan.sources import SOURCES
+
+        connections: dict[str, dict[str, Any] | None] = {
             "CRYPTO_PRICES_KAFKA": {
                 "conn_type": "kafka",
                 "extra": {"bootstrap.servers": self.broker.bootstrap},
@@ -206,7 +231,12 @@ class Stack:
                 "login": self.postgres.user,
                 "schema": self.postgres.database,
             },
-            "CRYPTOWATCH_API": {"conn_type": "generic", "host": self.api_url},
+            **{
+                api_conn_id(source).upper(): {"conn_type": "generic", "host": self.api_url}
+                for source in SOURCES
+                if source not in self.live_sources
+            },
+            **self.connections,
         }
         env = {
             **os.environ,
@@ -215,13 +245,19 @@ class Stack:
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES": SENSITIVE_VAR_CONN_NAMES,
+            "AIRFLOW__LOGGING__SECRET_MASK_ADAPTER": LOG_MASK_ADAPTER,
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.airflow_home / 'airflow.db'}",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.airflow_home / "logs"),
             "AIRFLOW_VAR_CRYPTO_PRICES_MARKETS": json.dumps(self.markets),
             "CRYPTO_PRICES_TOPIC": self.topic,
             "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)]),
         }
-        env.update({f"AIRFLOW_CONN_{name}": json.dumps(conn) for name, conn in connections.items()})
+        for name, conn in connections.items():
+            if conn is None:
+                env.pop(f"AIRFLOW_CONN_{name}", None)
+            else:
+                env[f"AIRFLOW_CONN_{name}"] = json.dumps(conn)
         return env
 
     def airflow(
@@ -289,16 +325,82 @@ def print_rows(postgres: Postgres, tables: list[str]) -> int:
     return total
 
 
+DEMO_MARKETS = [
+    "kraken:btcusd",
+    "coinbase:btcusd",
+    "bitstamp:btcusd",
+    "binance:btcusdt",
+    "cryptowatch:coinbase-pro:btcusd",
+]
+PROBE_SECONDS = 3.0
+
+
+def probe_live_sources(markets: list[str], timeout: float = PROBE_SECONDS) -> dict[str, str | None]:
+    """Ask each source's public API for its first market's price at once.
+
+    Returns, per source, None when it answered with a price within ``timeout`` seconds, else why not.
+    """
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    from franz_ivan.markets import parse_market
+    from franz_ivan.producer import new_session
+    from franz_ivan.sources import SOURCES, Endpoint, fetch_quote
+
+    firsts: dict[str, Any] = {}
+    for entry in markets:
+        market = parse_market(entry)
+        firsts.setdefault(market.source, market)
+    session = new_session(len(firsts))
+    # Not a ``with``: leaving it would wait for a probe stuck in DNS, and the point is to move on.
+    pool = ThreadPoolExecutor(len(firsts), thread_name_prefix="probe")
+    futures = {
+        source: pool.submit(fetch_quote, session, Endpoint(SOURCES[source].default_base_url), market)
+        for source, market in firsts.items()
+    }
+    done, _ = wait(futures.values(), timeout=timeout)
+    pool.shutdown(wait=False, cancel_futures=True)
+    outcome: dict[str, str | None] = {}
+    for source, future in futures.items():
+        if future not in done:
+            outcome[source] = f"no answer within {timeout:g} s"
+        else:
+            error = future.exception()
+            outcome[source] = None if error is None else getattr(error, "problem", str(error))
+    return outcome
+
+
 def demo() -> None:
-    """From nothing: start the services, run the producer then the consumer once, print the rows."""
+    """From nothing: start the services, run the producer then the consumer once, print the rows.
+
+    Each source whose public API answers within a few seconds is used live; the others, and all of
+    them without internet, are served by the local price API, and the demo says which.
+    """
+    from franz_ivan.markets import parse_market
+    from franz_ivan.sources import SOURCES
+
     started = time.monotonic()
     home = ROOT / ".airflow-local"
     shutil.rmtree(home, ignore_errors=True)
-    with running_stack(home) as stack:
+    print(f"Probing the live price APIs ({PROBE_SECONDS:g} s at most) ...", flush=True)
+    probes = probe_live_sources(DEMO_MARKETS)
+    with running_stack(home, markets=DEMO_MARKETS) as stack:
+        stack.live_sources = tuple(source for source, problem in probes.items() if problem is None)
+        for source, problem in probes.items():
+            where = SOURCES[source].default_base_url
+            if problem is None:
+                print(f"  {source:<12} LIVE at {where}")
+            else:
+                print(f"  {source:<12} FALLING BACK to the local price API at {stack.api_url}")
+                print(f"  {'':<12} ({where}: {problem})")
+        if not stack.live_sources:
+            print(
+                "No live source answered (no internet?): every price below comes from the local price "
+                "API, which serves recorded payloads with moving prices.",
+                flush=True,
+            )
         print(
             f"Kafka (Tansu) at {stack.broker.bootstrap}; PostgreSQL at "
-            f"{stack.postgres.host}:{stack.postgres.port}/{stack.postgres.database}; "
-            f"price API at {stack.api_url}",
+            f"{stack.postgres.host}:{stack.postgres.port}/{stack.postgres.database}",
             flush=True,
         )
         stack.migrate()
@@ -308,7 +410,7 @@ def demo() -> None:
         ):
             print(f"airflow dags test {dag_id} ...", flush=True)
             stack.airflow("dags", "test", dag_id, "--conf", conf)
-        pairs = sorted({market.rsplit(":", 1)[1] for market in stack.markets})
+        pairs = sorted({parse_market(market).pair for market in stack.markets})
         total = print_rows(stack.postgres, [*pairs, "cryptowatch_api_allowance"])
     print(f"\nDemo done in {time.monotonic() - started:.1f} s: {total} rows stored.")
 

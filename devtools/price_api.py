@@ -1,12 +1,30 @@
-"""A local market-data API for tests and the offline demo.
+"""A local market-data API for tests and the offline demo, speaking five real APIs' shapes.
 
-Speaks the Cryptowat.ch shape with the recorded payloads from ``tests/fixtures/price-api-samples``:
-the price moves with time, every response carries the ``allowance`` object (errors included),
-unknown markets get the recorded 404 body, and a spent allowance gets HTTP 429.
+Answers are built from the recorded payloads in ``tests/fixtures/price-api-samples`` with a price
+that moves with time (and differs a little between sources):
 
-Run it alone with ``python -m devtools.price_api --port 8765``; tests start it in a thread with
-:func:`serve`. ``latency`` delays every answer (for the fan-out benchmark); ``requests`` records
-what was asked (path and headers) so tests can check what the producer sent.
+==============  =============================================  ==========================================
+source          request                                        answer
+==============  =============================================  ==========================================
+``cryptowatch`` ``GET /markets/{exchange}/{pair}/price``       ``result.price`` and the ``allowance``
+                                                               object (errors too); 429 once spent
+``kraken``      ``GET /0/public/Ticker?pair=XBTUSD``           keyed by the canonical ``XXBTZUSD``,
+                                                               ``c[0]``; errors in ``error`` with 200
+``coinbase``    ``GET /products/BTC-USD/ticker``               ``price``, ``time`` (now)
+``binance``     ``GET /api/v3/ticker/price?symbol=BTCUSDT``    ``symbol``, ``price``; header
+                                                               ``X-MBX-USED-WEIGHT-1M`` (+2 a call)
+``bitstamp``    ``GET /api/v2/ticker/btcusd/``                 ``last``, ``timestamp`` (now, epoch s)
+==============  =============================================  ==========================================
+
+Unknown pairs get each source's recorded error (Bitstamp's, not recorded, is an HTML 404 page).
+:class:`Fault` switches a source, or one ``source:pair``, to a bad answer for tests: see
+:data:`FAULT_KINDS`; :class:`Recorded` makes it answer with a recorded payload byte for byte.
+``latency`` delays every answer (for the fan-out benchmark); ``requests``
+records what was asked (path, headers, source, pair, monotonic time) and ``served`` what was
+answered, so tests can check what the producer sent and stored.
+
+Run it alone with ``python -m devtools.price_api --port 8765 [--fault kraken=kraken-throttle]``;
+tests start it in a thread with :func:`serve`.
 """
 
 from __future__ import annotations
@@ -15,23 +33,29 @@ import argparse
 import copy
 import json
 import math
+import re
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+from urllib.parse import parse_qs, urlsplit
 
 SAMPLES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "price-api-samples"
 
 BASE_PRICES: dict[str, Decimal] = {
     "btcusd": Decimal("24063.4"),
     "btceur": Decimal("22110.5"),
+    "btcusdt": Decimal("24071.15"),
     "ethusd": Decimal("1650.25"),
     "etheur": Decimal("1519.80"),
+    "ethusdt": Decimal("1650.71"),
     "ltcusd": Decimal("64.12"),
     "xrpusd": Decimal("0.5123"),
     "solusd": Decimal("21.37"),
@@ -39,11 +63,131 @@ BASE_PRICES: dict[str, Decimal] = {
     "dogeusd": Decimal("0.06312"),
     "dotusd": Decimal("4.581"),
 }
-"""The pairs this server knows; anything else is 'Instrument not found'."""
+"""The pairs this server knows; anything else gets the source's 'unknown pair' answer."""
+
+QUOTES: Final = ("usdt", "usd", "eur")
+SOURCE_SPREAD: Final = {
+    "cryptowatch": Decimal(0),
+    "kraken": Decimal("0.0004"),
+    "coinbase": Decimal("-0.0003"),
+    "binance": Decimal("0.0002"),
+    "bitstamp": Decimal("-0.0005"),
+}
+"""Each source quotes a little apart from the others, as real exchanges do."""
+
+KRAKEN_ASSETS: Final = {"btc": "XBT", "doge": "XDG"}
+KRAKEN_LEGACY: Final = {"XBT", "ETH", "LTC", "XRP"}
+"""Kraken's canonical names prefix these with X, and fiat quotes with Z: ``XXBTZUSD``."""
+KRAKEN_FIAT: Final = {"USD", "EUR"}
+
+BINANCE_WEIGHT_PER_CALL: Final = 2
+BINANCE_WEIGHT_HEADER: Final = "X-MBX-USED-WEIGHT-1M"
+
+FAULT_KINDS: Final = {
+    "html": "HTTP 200 with an HTML maintenance page",
+    "not-json": "HTTP 200, Content-Type application/json, truncated body",
+    "server-error": "HTTP 502 with a proxy's HTML error page",
+    "rate-limit": "HTTP 429 with Retry-After (when set) and the source's own body",
+    "ban": "HTTP 418 with Retry-After, Binance's IP-ban answer",
+    "kraken-throttle": 'HTTP 200 {"error": ["EService: Throttled: <now + retry_after>"]}',
+    "kraken-rate-limit": 'HTTP 200 {"error": ["EAPI:Rate limit exceeded"]}',
+    "slow": "the normal answer after `seconds`",
+    "missing-price": "the normal answer without its price field",
+    "price-nan": "price NaN",
+    "price-zero": "price 0",
+    "price-negative": "price -1",
+    "price-absurd": "price 1e15",
+}
+PRICE_FAULTS: Final = {
+    "missing-price": None,
+    "price-nan": "NaN",
+    "price-zero": "0",
+    "price-negative": "-1",
+    "price-absurd": "1000000000000000",
+}
+
+HTML_MAINTENANCE = (
+    b"<!DOCTYPE html><html><head><title>Maintenance</title></head><body>Back soon</body></html>"
+)
+HTML_BAD_GATEWAY = (
+    b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+)
+HTML_NOT_FOUND = (
+    b"<!DOCTYPE html><html><head><title>404 Not Found</title></head><body>Not found</body></html>"
+)
 
 
 def sample(name: str) -> Any:
     return json.loads((SAMPLES / name).read_text())
+
+
+def split_pair(pair: str) -> tuple[str, str] | None:
+    quote = next((quote for quote in QUOTES if pair.endswith(quote) and len(pair) > len(quote) + 1), None)
+    return None if quote is None else (pair[: -len(quote)], quote)
+
+
+def kraken_names(pair: str) -> tuple[str, str] | None:
+    """Kraken's name for ``pair`` as asked (``XBTUSD``) and as answered (``XXBTZUSD``)."""
+    split = split_pair(pair)
+    if split is None:
+        return None
+    base, quote = (KRAKEN_ASSETS.get(asset, asset).upper() for asset in split)
+    canonical = ("X" + base if base in KRAKEN_LEGACY else base) + (
+        "Z" + quote if quote in KRAKEN_FIAT else quote
+    )
+    return base + quote, canonical
+
+
+def kraken_pair(asked: str) -> str:
+    """Our pair name for a Kraken ``pair`` parameter (``XBTUSD``, ``BTCUSD`` or ``XXBTZUSD``)."""
+    for pair in BASE_PRICES:
+        names = kraken_names(pair)
+        if names and asked.upper() in (*names, pair.upper()):
+            return pair
+    return asked.lower()
+
+
+@dataclass
+class Fault:
+    """A bad answer given instead of the real one.
+
+    :param kind: one of :data:`FAULT_KINDS`.
+    :param times: answers to spoil, then answer normally again; None spoils every answer.
+    :param retry_after: the ``Retry-After`` header of rate-limit and ban answers (None: no header),
+        and the seconds ahead named in Kraken's throttle error.
+    :param seconds: how long a ``slow`` answer takes.
+    """
+
+    kind: str
+    times: int | None = None
+    retry_after: str | None = "1"
+    seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {self.kind!r}; known: {', '.join(FAULT_KINDS)}")
+
+
+@dataclass
+class Recorded:
+    """A recorded answer served byte for byte instead of the built one, for parser tests.
+
+    :param sample: file name in the samples folder (or ``body`` given directly).
+    :param status: the HTTP status it was recorded with.
+    :param headers: headers to send with it (e.g. Binance's used-weight header).
+    """
+
+    sample: str | None = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+
+    def payload(self) -> bytes:
+        if self.body is not None:
+            return self.body
+        if self.sample is None:
+            raise ValueError("a recorded answer needs a sample file or a body")
+        return (SAMPLES / self.sample).read_bytes()
 
 
 @dataclass
@@ -53,15 +197,24 @@ class ApiState:
     latency: float = 0.0
     allowance_remaining: Decimal = Decimal("10")
     allowance_cost: Decimal = Decimal("0.005")
+    binance_weight_used: int = 0
+    binance_window_started: float = field(default_factory=time.monotonic)
     prices: dict[str, Decimal] = field(default_factory=lambda: dict(BASE_PRICES))
+    faults: dict[str, Fault] = field(default_factory=dict)
+    """By ``source`` or ``source:pair`` (the pair as this server names it, e.g. ``kraken:btcusd``)."""
+    recorded: dict[str, Recorded] = field(default_factory=dict)
+    """Recorded answers, keyed like ``faults``; they take precedence over everything else."""
     requests: list[dict[str, Any]] = field(default_factory=list)
     served: list[dict[str, Any]] = field(default_factory=list)
     """Every answered body with its path, so tests can compare stored rows with what was served."""
+    in_flight: int = 0
+    max_in_flight: int = 0
+    """The most requests being answered at once: how concurrently the producer asked."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def price_now(self, pair: str) -> Decimal:
+    def price_now(self, pair: str, source: str = "cryptowatch") -> Decimal:
         """A price that drifts by up to 1 % over minutes, so consecutive rows differ."""
-        drift = Decimal(str(round(math.sin(time.time() / 37.0) / 100, 6)))
+        drift = Decimal(str(round(math.sin(time.time() / 37.0) / 100, 6))) + SOURCE_SPREAD[source]
         return (self.prices[pair] * (1 + drift)).quantize(self.prices[pair])
 
     def charge(self) -> dict[str, Any] | None:
@@ -75,58 +228,270 @@ class ApiState:
             allowance["remaining"] = float(self.allowance_remaining)
             return allowance
 
+    def use_binance_weight(self, weight: int = BINANCE_WEIGHT_PER_CALL) -> int:
+        """Add a call's weight to this minute's (a minute counted from the last reset); the new total."""
+        with self.lock:
+            if time.monotonic() - self.binance_window_started >= 60:
+                self.binance_weight_used = 0
+                self.binance_window_started = time.monotonic()
+            self.binance_weight_used += weight
+            return self.binance_weight_used
+
+    def recorded_answer(self, source: str, pair: str) -> Recorded | None:
+        with self.lock:
+            return self.recorded.get(f"{source}:{pair}") or self.recorded.get(source)
+
+    def take_fault(self, source: str, pair: str) -> Fault | None:
+        """The fault for this request, if any, counting it against its ``times``."""
+        with self.lock:
+            for key in (f"{source}:{pair}", source):
+                fault = self.faults.get(key)
+                if fault is None or fault.times == 0:
+                    continue
+                if fault.times is not None:
+                    fault.times -= 1
+                return fault
+        return None
+
+
+def padded(price: Decimal, places: int) -> str:
+    """``price`` written with at least ``places`` decimals, as Kraken and Binance write theirs."""
+    return f"{price:.{max(places, -int(price.as_tuple().exponent))}f}"
+
 
 class PriceApiHandler(BaseHTTPRequestHandler):
     server: PriceApiServer
+    state: ApiState
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests read ``state.requests`` instead."""
 
-    def send_json(self, status: int, body: Any) -> None:
-        payload = json.dumps(body).encode()
+    def send_body(
+        self, status: int, payload: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)
-        with self.server.state.lock:
-            self.server.state.served.append({"path": self.path, "status": status, "body": body})
+
+    def send_json(
+        self,
+        status: int,
+        body: Any,
+        headers: dict[str, str] | None = None,
+        *,
+        source: str = "",
+        pair: str = "",
+    ) -> None:
+        # Recorded before it is sent, so that a client holding the answer finds it in ``served``.
+        with self.state.lock:
+            self.state.served.append(
+                {"path": self.path, "status": status, "body": body, "source": source, "pair": pair}
+            )
+        self.send_body(status, json.dumps(body).encode(), "application/json", headers)
 
     def do_GET(self) -> None:
-        state = self.server.state
+        # Held for the whole answer: a slow answer must not land in the state a later test set.
+        self.state = state = self.server.state
         with state.lock:
-            state.requests.append({"path": self.path, "headers": dict(self.headers)})
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        try:
+            self.respond()
+        finally:
+            with state.lock:
+                state.in_flight -= 1
+
+    def respond(self) -> None:
+        state = self.state
+        url = urlsplit(self.path)
+        query = {name: values[0] for name, values in parse_qs(url.query).items()}
+        source, pair, asked = self.route(url.path, query)
+        with state.lock:
+            state.requests.append(
+                {
+                    "path": self.path,
+                    "headers": dict(self.headers),
+                    "source": source,
+                    "pair": pair,
+                    "time": time.monotonic(),
+                }
+            )
         if state.latency:
             time.sleep(state.latency)
-        parts = self.path.split("?")[0].strip("/").split("/")
-        if len(parts) == 4 and parts[0] == "markets" and parts[3] == "price":
-            self.cryptowatch_price(exchange=parts[1], pair=parts[2])
-        else:
+        if source is None:
             self.send_json(404, {"error": "Route not found"})
+            return
+        recorded = state.recorded_answer(source, pair)
+        if recorded is not None:
+            self.send_body(recorded.status, recorded.payload(), "application/json", recorded.headers)
+            return
+        fault = state.take_fault(source, pair)
+        if fault is not None and fault.kind == "slow":
+            time.sleep(fault.seconds)
+            fault = None
+        if fault is not None and fault.kind not in PRICE_FAULTS:
+            self.send_fault(source, fault)
+            return
+        answer = getattr(self, f"answer_{source}")
+        if pair not in state.prices:
+            answer(pair, asked, known=False, price=None)
+        else:
+            answer(
+                pair,
+                asked,
+                known=True,
+                price=PRICE_FAULTS[fault.kind] if fault else self.price_text(source, pair),
+            )
 
-    def cryptowatch_price(self, exchange: str, pair: str) -> None:
-        state = self.server.state
+    def route(self, path: str, query: dict[str, str]) -> tuple[str | None, str, str]:
+        """``(source, our pair name, the name asked for)`` of a request; source None for unknown paths."""
+        parts = path.strip("/").split("/")
+        if len(parts) == 4 and parts[0] == "markets" and parts[3] == "price":
+            return "cryptowatch", parts[2], parts[2]
+        if path.rstrip("/") == "/0/public/Ticker":
+            asked = query.get("pair", "")
+            return "kraken", kraken_pair(asked), asked
+        if len(parts) == 3 and parts[0] == "products" and parts[2] == "ticker":
+            return "coinbase", parts[1].replace("-", "").lower(), parts[1]
+        if path.rstrip("/") == "/api/v3/ticker/price":
+            asked = query.get("symbol", "")
+            return "binance", asked.lower(), asked
+        if len(parts) == 4 and parts[:3] == ["api", "v2", "ticker"]:
+            return "bitstamp", parts[3], parts[3]
+        return None, "", ""
+
+    def price_text(self, source: str, pair: str) -> str:
+        """The price as the source writes it."""
+        price = self.state.price_now(pair, source)
+        return padded(price, {"kraken": 5, "binance": 8, "bitstamp": 2}.get(source, 0))
+
+    def binance_headers(self) -> dict[str, str]:
+        return {BINANCE_WEIGHT_HEADER: str(self.state.use_binance_weight())}
+
+    def send_fault(self, source: str, fault: Fault) -> None:
+        retry = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+        if fault.kind == "html":
+            self.send_body(200, HTML_MAINTENANCE, "text/html; charset=utf-8")
+        elif fault.kind == "server-error":
+            self.send_body(502, HTML_BAD_GATEWAY, "text/html")
+        elif fault.kind == "not-json":
+            self.send_body(200, b'{"result": {"pri', "application/json")
+        elif fault.kind == "kraken-throttle":
+            until = math.ceil(time.time() + float(fault.retry_after or 0))
+            self.send_json(200, {"error": [f"EService: Throttled: {until}"]}, source=source)
+        elif fault.kind == "kraken-rate-limit":
+            self.send_json(200, {"error": ["EAPI:Rate limit exceeded"]}, source=source)
+        elif fault.kind == "rate-limit" and source == "binance":
+            body = {
+                "code": -1003,
+                "msg": "Too many requests; current limit of IP is 6000 requests per minute.",
+            }
+            self.send_json(429, body, {**retry, **self.binance_headers()}, source=source)
+        elif fault.kind == "ban" and source == "binance":
+            body = {"code": -1003, "msg": "Way too much request weight used; IP banned until later."}
+            self.send_json(418, body, {**retry, **self.binance_headers()}, source=source)
+        elif fault.kind == "rate-limit" and source == "coinbase":
+            self.send_json(429, sample("coinbase_exchange_error_ratelimit.json"), retry, source=source)
+        elif fault.kind == "rate-limit" and source == "cryptowatch":
+            body = {"error": "Out of allowance", "allowance": {"cost": 0, "remaining": 0}}
+            self.send_json(429, body, retry, source=source)
+        else:
+            status = 418 if fault.kind == "ban" else 429
+            self.send_json(status, {"error": ["EGeneral:Too many requests"]}, retry, source=source)
+
+    def answer_cryptowatch(self, pair: str, asked: str, *, known: bool, price: str | None) -> None:
+        """``price`` None leaves the price field out (a fault); ``known`` False is the unknown-pair answer."""
+        state = self.state
         allowance = state.charge()
         if allowance is None:
-            self.send_json(429, {"error": "Out of allowance", "allowance": {"cost": 0, "remaining": 0}})
+            body = {"error": "Out of allowance", "allowance": {"cost": 0, "remaining": 0}}
+            self.send_json(429, body, source="cryptowatch", pair=pair)
             return
-        if pair not in state.prices:
+        if not known:
             body = sample("cryptowatch_error_notfound.json")
             body["allowance"] = allowance
-            self.send_json(404, body)
+            self.send_json(404, body, source="cryptowatch", pair=pair)
             return
         body = sample("cryptowatch_price.json")
-        body["result"]["price"] = float(state.price_now(pair))
+        if price is None:
+            del body["result"]["price"]
+        else:
+            body["result"]["price"] = float(price)
         body["allowance"] = allowance
-        self.send_json(200, body)
+        self.send_json(200, body, source="cryptowatch", pair=pair)
+
+    def answer_kraken(self, pair: str, asked: str, *, known: bool, price: str | None) -> None:
+        names = kraken_names(pair)
+        if not known or names is None:
+            self.send_json(200, sample("kraken_error_unknown_pair.json"), source="kraken", pair=pair)
+            return
+        body = sample("kraken_ticker.json")
+        ticker = body["result"].pop("XXBTZUSD")
+        if price is None:
+            del ticker["c"]
+        else:
+            ticker["c"][0] = price
+        body["result"][names[1]] = ticker
+        self.send_json(200, body, source="kraken", pair=pair)
+
+    def answer_coinbase(self, pair: str, asked: str, *, known: bool, price: str | None) -> None:
+        if not known:
+            self.send_json(404, sample("coinbase_exchange_error_notfound.json"), source="coinbase", pair=pair)
+            return
+        body = sample("coinbase_exchange_ticker.json")
+        body["time"] = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        if price is None:
+            del body["price"]
+        else:
+            body["price"] = price
+        self.send_json(200, body, source="coinbase", pair=pair)
+
+    def answer_binance(self, pair: str, asked: str, *, known: bool, price: str | None) -> None:
+        headers = self.binance_headers()
+        if not known:
+            self.send_json(
+                400, sample("binance_error_invalid_symbol.json"), headers, source="binance", pair=pair
+            )
+            return
+        body = sample("binance_ticker_price.json")
+        body["symbol"] = asked
+        if price is None:
+            del body["price"]
+        else:
+            body["price"] = price
+        self.send_json(200, body, headers, source="binance", pair=pair)
+
+    def answer_bitstamp(self, pair: str, asked: str, *, known: bool, price: str | None) -> None:
+        if not known:
+            self.send_body(404, HTML_NOT_FOUND, "text/html")
+            return
+        body = sample("bitstamp_ticker.json")
+        body["timestamp"] = str(int(time.time()))
+        if price is None:
+            del body["last"]
+        else:
+            body["last"] = price
+        self.send_json(200, body, source="bitstamp", pair=pair)
 
 
 class PriceApiServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128
+    """socketserver's default listen backlog (5) makes the 6th of 20 simultaneous connections wait
+    for a SYN retransmit (1 s); real APIs accept a producer's whole fan-out at once."""
 
     def __init__(self, address: tuple[str, int], state: ApiState) -> None:
         super().__init__(address, PriceApiHandler)
         self.state = state
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet about clients that hung up (a producer that timed out on a slow answer); loud otherwise."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:
@@ -147,12 +512,30 @@ def serve(state: ApiState | None = None, port: int = 0) -> Iterator[PriceApiServ
         server.server_close()
 
 
+def parse_fault(text: str) -> tuple[str, Fault]:
+    """``source[:pair]=kind`` from the command line."""
+    key, _, kind = text.partition("=")
+    if not re.fullmatch(r"[a-z]+(:[a-z0-9]+)?", key) or not kind:
+        raise argparse.ArgumentTypeError(f"--fault {text!r} is not source[:pair]=kind")
+    try:
+        return key, Fault(kind)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
+    parser.add_argument(
+        "--fault",
+        type=parse_fault,
+        action="append",
+        default=[],
+        help=f"source[:pair]=kind, kind one of: {', '.join(FAULT_KINDS)}",
+    )
     args = parser.parse_args()
-    server = PriceApiServer(("127.0.0.1", args.port), ApiState(latency=args.latency))
+    server = PriceApiServer(("127.0.0.1", args.port), ApiState(latency=args.latency, faults=dict(args.fault)))
     print(f"price API at {server.url}", flush=True)
     try:
         server.serve_forever()

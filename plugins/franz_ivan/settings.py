@@ -20,7 +20,8 @@ def api_conn_id(source: str) -> str:
 
 
 MARKETS_VARIABLE: Final = "crypto_prices_markets"
-DEFAULT_MARKETS: Final = ("coinbase-pro:btcusd",)
+DEFAULT_MARKETS: Final = ("kraken:btcusd",)
+"""Kraken, Cryptowatch's successor: live and keyless, so a new deployment has prices at once."""
 
 CONSUMER_GROUP: Final = "crypto_prices_consumer"
 

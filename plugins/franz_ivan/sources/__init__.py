@@ -4,29 +4,51 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from franz_ivan.sources.base import Endpoint, PriceSource, Quote, SourceError
+from franz_ivan.sources.base import Allowance, Endpoint, PriceSource, Quote, RateLimitedError, SourceError
+from franz_ivan.sources.binance import BinanceSource
+from franz_ivan.sources.bitstamp import BitstampSource
+from franz_ivan.sources.coinbase import CoinbaseSource
 from franz_ivan.sources.cryptowatch import CryptowatchSource
+from franz_ivan.sources.kraken import KrakenSource
 
 if TYPE_CHECKING:
     import requests
 
     from franz_ivan.events import Market
 
-SOURCES: Final[dict[str, PriceSource]] = {source.name: source for source in (CryptowatchSource(),)}
+SOURCES: Final[dict[str, PriceSource]] = {
+    source.name: source
+    for source in (CryptowatchSource(), KrakenSource(), CoinbaseSource(), BinanceSource(), BitstampSource())
+}
 
 
 def fetch_quote(session: requests.Session, endpoint: Endpoint, market: Market) -> Quote:
-    """Fetch ``market``'s price; any failure, network ones included, is a :class:`SourceError`."""
+    """Fetch ``market``'s price once; any failure, network ones included, is a :class:`SourceError`."""
     import requests
 
     try:
         return SOURCES[market.source].fetch(session, endpoint, market)
     except requests.Timeout as error:
-        raise SourceError(market, f"timed out: {error}") from None
+        raise SourceError(market, f"timed out: {network_problem(error)}") from None
     except requests.exceptions.SSLError as error:
-        raise SourceError(market, f"TLS error: {error}") from None
+        raise SourceError(market, f"TLS error: {network_problem(error)}") from None
     except requests.RequestException as error:
-        raise SourceError(market, f"request failed: {error}") from None
+        raise SourceError(market, f"request failed: {network_problem(error)}") from None
 
 
-__all__ = ["SOURCES", "Endpoint", "PriceSource", "Quote", "SourceError", "fetch_quote"]
+def network_problem(error: requests.RequestException) -> str:
+    """The cause under requests' "Max retries exceeded" wrapper, which says more in fewer words."""
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return str(reason or error)
+
+
+__all__ = [
+    "SOURCES",
+    "Allowance",
+    "Endpoint",
+    "PriceSource",
+    "Quote",
+    "RateLimitedError",
+    "SourceError",
+    "fetch_quote",
+]

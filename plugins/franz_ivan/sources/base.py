@@ -1,21 +1,32 @@
-"""What every price source adapter provides, and the errors they raise."""
+"""What every price source adapter provides, the errors they raise, and the HTTP steps they share."""
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol
 
 from franz_ivan.events import EventError, Market, parse_decimal
+from franz_ivan.settings import env_float
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import requests
 
-CONNECT_TIMEOUT_SECONDS = 5.0
-READ_TIMEOUT_SECONDS = 10.0
-USER_AGENT = "franz-ivan/0.1 (+https://github.com/franz-ivan)"
+CONNECT_TIMEOUT_SECONDS: Final = 5.0
+READ_TIMEOUT_SECONDS: Final = 10.0
+USER_AGENT: Final = "franz-ivan/0.1 (+https://github.com/franz-ivan)"
+
+RATE_LIMIT_STATUSES: Final = frozenset({429, 418})
+"""429 Too Many Requests; 418 is Binance's 'IP banned for ignoring 429s'."""
+
+EARLIEST_PLAUSIBLE_TIME: Final = datetime(2009, 1, 3, tzinfo=UTC)
+MAX_CLOCK_SKEW_SECONDS: Final = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +62,24 @@ class SourceError(RuntimeError):
         self.allowance = allowance
 
 
+class RateLimitedError(SourceError):
+    """The source asked us to slow down (HTTP 429/418, Kraken's throttle errors).
+
+    :param retry_after: seconds the source asked us to wait, when it said so.
+    """
+
+    def __init__(
+        self,
+        market: Market,
+        problem: str,
+        *,
+        retry_after: float | None = None,
+        allowance: Allowance | None = None,
+    ) -> None:
+        super().__init__(market, problem, allowance=allowance)
+        self.retry_after = retry_after
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     """Where a source is reached: base URL and optional API key (from its Airflow connection)."""
@@ -60,22 +89,115 @@ class Endpoint:
 
 
 class PriceSource(Protocol):
+    """One market-data API. ``fetch`` makes one call and raises :class:`SourceError` for any problem."""
+
     name: ClassVar[str]
+    exchange: ClassVar[str | None]
+    """The one exchange whose prices the source gives, or None when each market names it (Cryptowatch)."""
     default_base_url: ClassVar[str]
+    reports_allowance: ClassVar[bool]
+    """Whether answers carry a quota figure (see :mod:`franz_ivan.producer` for what that changes)."""
 
     def fetch(self, session: requests.Session, endpoint: Endpoint, market: Market) -> Quote: ...
 
 
-def json_body(market: Market, response: requests.Response) -> Any:
-    """The response's JSON body, or a :class:`SourceError` that says what came instead."""
+def read_timeout_seconds() -> float:
+    """How long one answer may take (``CRYPTO_PRICES_SOURCE_TIMEOUT``, default 10 s)."""
+    return env_float("CRYPTO_PRICES_SOURCE_TIMEOUT", READ_TIMEOUT_SECONDS)
+
+
+def get(
+    session: requests.Session,
+    endpoint: Endpoint,
+    path: str,
+    *,
+    params: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> requests.Response:
+    """``GET {base_url}{path}`` with bounded connect and read timeouts."""
+    read_timeout = read_timeout_seconds()
+    return session.get(
+        endpoint.base_url.rstrip("/") + path,
+        params=params,
+        headers=headers,
+        timeout=(min(CONNECT_TIMEOUT_SECONDS, read_timeout), read_timeout),
+    )
+
+
+def retry_after_seconds(response: requests.Response) -> float | None:
+    """The ``Retry-After`` header in seconds (it may be a number or an HTTP date), or None."""
+    raw = response.headers.get("Retry-After")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+def json_or_none(response: requests.Response) -> Any:
+    """The response's JSON body, or None when it is not JSON (an HTML error page, say)."""
     try:
         return response.json()
-    except (json.JSONDecodeError, ValueError):
-        kind = response.headers.get("Content-Type", "unknown content type")
-        snippet = response.text[:80].replace("\n", " ")
-        raise SourceError(
-            market, f"HTTP {response.status_code} with a non-JSON body ({kind}): {snippet!r}"
-        ) from None
+    except ValueError:
+        return None
+
+
+def non_json_problem(response: requests.Response) -> str:
+    kind = response.headers.get("Content-Type", "unknown content type")
+    snippet = response.text[:80].replace("\n", " ")
+    return f"HTTP {response.status_code} with a non-JSON body ({kind}): {snippet!r}"
+
+
+def json_body(market: Market, response: requests.Response) -> Any:
+    """The response's JSON body, or a :class:`SourceError` that says what came instead."""
+    body = json_or_none(response)
+    if body is None:
+        raise SourceError(market, non_json_problem(response))
+    return body
+
+
+def check_status(market: Market, response: requests.Response, allowance: Allowance | None = None) -> None:
+    """Raise for any answer but HTTP 200: :class:`RateLimitedError` for 429/418, else :class:`SourceError`.
+
+    The message carries the source's own words (a JSON ``message``/``msg``/``error``) when it gave any.
+    """
+    if response.status_code == 200:
+        return
+    body = json_or_none(response)
+    details = [body.get(key) for key in ("message", "msg", "error")] if isinstance(body, dict) else []
+    detail = next((text for text in details if isinstance(text, str) and text), None)
+    if response.status_code in RATE_LIMIT_STATUSES:
+        raise RateLimitedError(
+            market,
+            f"rate limited, HTTP {response.status_code}: {detail or response.reason}",
+            retry_after=retry_after_seconds(response),
+            allowance=allowance,
+        )
+    if body is None:
+        raise SourceError(market, non_json_problem(response), allowance=allowance)
+    raise SourceError(
+        market, f"HTTP {response.status_code}: {detail or response.reason}", allowance=allowance
+    )
+
+
+def value_at(market: Market, body: Any, *path: str | int) -> Any:
+    """``body[path[0]][path[1]]...``, or a :class:`SourceError` naming the first missing step."""
+    value = body
+    for depth, step in enumerate(path):
+        present = (isinstance(step, str) and isinstance(value, dict) and step in value) or (
+            isinstance(step, int) and isinstance(value, list) and 0 <= step < len(value)
+        )
+        if not present:
+            where = "".join(f"[{part!r}]" for part in path[: depth + 1])
+            raise SourceError(market, f"response has no {where}: {json.dumps(body)[:120]}")
+        value = value[step]
+    return value
 
 
 def price_from(market: Market, value: object) -> Decimal:
@@ -84,3 +206,13 @@ def price_from(market: Market, value: object) -> Decimal:
         return parse_decimal(value, "price", positive=True)
     except EventError as error:
         raise SourceError(market, str(error)) from None
+
+
+def source_time(market: Market, moment: datetime, raw: object) -> datetime:
+    """``moment`` (the source's own timestamp ``raw``) if plausible, else a :class:`SourceError`."""
+    if moment.tzinfo is None:
+        raise SourceError(market, f"timestamp {raw!r:.40} has no time zone")
+    latest = datetime.now(UTC).timestamp() + MAX_CLOCK_SKEW_SECONDS
+    if not EARLIEST_PLAUSIBLE_TIME <= moment <= datetime.fromtimestamp(latest, UTC):
+        raise SourceError(market, f"timestamp {raw!r:.40} is not plausible ({moment.isoformat()})")
+    return moment

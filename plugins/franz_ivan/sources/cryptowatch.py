@@ -5,7 +5,8 @@ Every market response, errors included, carries an ``allowance`` object in its b
     {"result": {"price": 24063.4}, "allowance": {"cost": 0.005, "remaining": 9.895, ...}}
     {"error": "Instrument not found", "allowance": {...}}
 
-With an API key (header ``X-CW-API-Key``) the allowance also has ``remainingPaid``.
+With an API key (header ``X-CW-API-Key``) the allowance also has ``remainingPaid``. Numbers may
+be integers or floats. A spent allowance is HTTP 429.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from franz_ivan.events import EventError, Market, parse_decimal
 from franz_ivan.sources.base import (
-    CONNECT_TIMEOUT_SECONDS,
-    READ_TIMEOUT_SECONDS,
     Allowance,
     Endpoint,
     Quote,
     SourceError,
+    check_status,
+    get,
     json_body,
+    json_or_none,
     price_from,
+    value_at,
 )
 
 if TYPE_CHECKING:
@@ -57,21 +60,19 @@ class CryptowatchSource:
     """Cryptowat.ch (shut down in 2023) and any service that keeps its API shape."""
 
     name: ClassVar[str] = "cryptowatch"
+    exchange: ClassVar[str | None] = None
     default_base_url: ClassVar[str] = "https://api.cryptowat.ch"
+    reports_allowance: ClassVar[bool] = True
 
     def fetch(self, session: requests.Session, endpoint: Endpoint, market: Market) -> Quote:
-        url = f"{endpoint.base_url.rstrip('/')}/markets/{market.exchange}/{market.pair}/price"
         headers = {"X-CW-API-Key": endpoint.api_key} if endpoint.api_key else {}
-        response = session.get(url, headers=headers, timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS))
+        response = get(session, endpoint, f"/markets/{market.exchange}/{market.pair}/price", headers=headers)
         observed_at = datetime.now(UTC)
+        allowance = parse_allowance(market, json_or_none(response))
+        check_status(market, response, allowance)
         body = json_body(market, response)
-        allowance = parse_allowance(market, body)
-        if response.status_code != 200:
-            problem = body.get("error") if isinstance(body, dict) else None
-            raise SourceError(
-                market, f"HTTP {response.status_code}: {problem or response.reason}", allowance=allowance
-            )
-        result = body.get("result") if isinstance(body, dict) else None
-        if not isinstance(result, dict) or "price" not in result:
-            raise SourceError(market, "response has no result.price", allowance=allowance)
-        return Quote(market, price_from(market, result["price"]), observed_at, allowance)
+        try:
+            price = price_from(market, value_at(market, body, "result", "price"))
+        except SourceError as error:
+            raise SourceError(market, error.problem, allowance=allowance) from None
+        return Quote(market, price, observed_at, allowance)
