@@ -1,0 +1,16 @@
+# The one Airflow image of every deployment: docker compose (local and Aiven mode) and the
+# official Helm chart. The official image plus the pinned requirements, with the DAGs, the
+# franz_ivan plugin package and the SQL baked in at the paths Airflow and settings.py expect.
+FROM apache/airflow:3.3.2-python3.11
+
+# requirements.txt pins apache-airflow to the image's own version, so pip keeps it as it is.
+COPY requirements.txt /tmp/franz-ivan-requirements.txt
+RUN pip install --no-cache-dir -r /tmp/franz-ivan-requirements.txt
+
+# include/ sits next to plugins/: settings.SQL_DIR defaults to <plugins>/../include/sql.
+COPY --chown=airflow:root dags/ /opt/airflow/dags/
+COPY --chown=airflow:root plugins/ /opt/airflow/plugins/
+COPY --chown=airflow:root include/ /opt/airflow/include/
+
+# Every process (scheduler, task runners, triggerer) imports franz_ivan the same way.
+ENV PYTHONPATH=/opt/airflow/plugins
