@@ -1,0 +1,122 @@
+"""A pair names a PostgreSQL table, so a hostile one must be refused before any SQL is built.
+
+Every entrance is covered: the markets Variable (``parse_market``), an event read from the topic
+(``decode``), and the store itself, which validates again right before quoting the identifier.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from franz_ivan.events import EventError, Market, PriceEvent, decode, event_id_for, validate_pair
+from franz_ivan.markets import MarketsError, parse_market
+from franz_ivan.store import Batch, Located, PriceStore
+
+pytestmark = [pytest.mark.tls]
+
+HOSTILE_PAIRS = [
+    "btcusd;drop table x",
+    "btcusd; DROP TABLE crypto_prices_consumer_offsets; --",
+    "btc'usd",
+    'btc"usd',
+    'btcusd"; drop table x; --',
+    "btcusd--",
+    "btc usd",
+    "btcusd\n",
+    "btc\x00usd",
+    "ｂｔｃｕｓｄ",  # full-width letters # noqa: RUF001
+    "btcüsd",
+    "btc\u200busd",  # zero-width space
+    "b" * 33,
+    "x" * 100_000,
+    "",
+    "b",
+    "BTCUSD",
+    "pg_catalog.pg_class",
+]
+
+
+@pytest.mark.parametrize("pair", HOSTILE_PAIRS, ids=range(len(HOSTILE_PAIRS)))
+def test_validate_pair_refuses_it_with_a_bounded_message(pair: str) -> None:
+    with pytest.raises(EventError) as raised:
+        validate_pair(pair)
+
+    message = str(raised.value)
+    assert message.startswith("pair ")
+    assert "is not valid: a pair is 2 to 32 lowercase ASCII letters or digits" in message
+    assert len(message) < 300
+
+
+@pytest.mark.parametrize("value", [None, 42, b"btcusd", ["btcusd"]])
+def test_validate_pair_refuses_what_is_not_a_string(value: Any) -> None:
+    with pytest.raises(EventError, match="is not valid"):
+        validate_pair(value)
+
+
+NORMALIZED = {"BTCUSD": "btcusd", "btcusd\n": "btcusd", "btc usd": "btcusd"}
+"""Entries the markets Variable reads as a plain pair: case, surrounding space and separators go."""
+
+
+@pytest.mark.parametrize(
+    "pair", [pair for pair in HOSTILE_PAIRS if pair not in NORMALIZED], ids=range(len(HOSTILE_PAIRS) - 3)
+)
+def test_a_markets_entry_with_it_is_refused_naming_the_entry(pair: str) -> None:
+    with pytest.raises(MarketsError) as raised:
+        parse_market(f"coinbase-pro:{pair}")
+
+    assert str(raised.value).startswith(("market entry 'coinbase-pro:", 'market entry "coinbase-pro:'))
+    assert len(str(raised.value)) < 500
+
+
+@pytest.mark.parametrize(("entry", "pair"), NORMALIZED.items())
+def test_a_markets_entry_that_normalizes_to_a_plain_pair_is_read_as_that_pair(entry: str, pair: str) -> None:
+    assert parse_market(f"coinbase-pro:{entry}").pair == pair
+
+
+@pytest.mark.parametrize("pair", HOSTILE_PAIRS[:6], ids=range(6))
+def test_an_event_carrying_it_is_refused_before_storage(pair: str) -> None:
+    raw = json.dumps(
+        {
+            "schema_version": 1,
+            "type": "price",
+            "event_id": "0f8fad5b-d9cb-469f-a165-70867728950e",
+            "source": "cryptowatch",
+            "exchange": "coinbase-pro",
+            "pair": pair,
+            "observed_at": "2026-11-27T18:00:00.123456Z",
+            "price": "24063.4",
+        }
+    ).encode()
+
+    with pytest.raises(EventError, match="is not valid"):
+        decode(raw)
+
+
+def smuggled_event(pair: str) -> Located[PriceEvent]:
+    """An event whose market skipped validation, as a bug elsewhere might let one through."""
+    market = object.__new__(Market)
+    for name, value in (("source", "cryptowatch"), ("exchange", "coinbase-pro"), ("pair", pair)):
+        object.__setattr__(market, name, value)
+    event = PriceEvent(event_id_for("hostile", pair), market, datetime.now(UTC), Decimal("1.5"))
+    return Located(event, partition=0, offset=7)
+
+
+@pytest.mark.integration
+def test_the_store_validates_again_and_writes_nothing(pg: Any, topic: str) -> None:
+    store = PriceStore(pg, topic, "hostile-test")
+    store.prepare()
+    pg.execute("CREATE TABLE x (id int)")
+    pg.commit()
+
+    with pytest.raises(EventError, match="is not valid"):
+        store.write(Batch(prices=[smuggled_event('btcusd"; drop table x; --')], next_offsets={0: 8}))
+
+    tables = {row[0] for row in pg.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    assert "x" in tables
+    assert not {table for table in tables if "btcusd" in table}
+    assert store.stored_offsets() == {}
