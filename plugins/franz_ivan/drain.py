@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 METADATA_TIMEOUT_SECONDS = 10.0
+MIRROR_TIMEOUT_SECONDS = 5.0
+PREFETCH_KBYTES = 16 * 1024
+"""How much librdkafka reads ahead (its default is 64 MiB): a few batches, so memory stays bounded."""
 
 
 class DrainError(RuntimeError):
@@ -76,6 +79,7 @@ def consumer_settings(consumer_group: str) -> dict[str, Any]:
         "enable.partition.eof": True,
         "auto.offset.reset": "earliest",
         "isolation.level": "read_committed",
+        "queued.max.messages.kbytes": PREFETCH_KBYTES,
     }
 
 
@@ -83,10 +87,14 @@ def topic_partitions(consumer: Consumer, topic: str) -> list[int]:
     """The partition ids of ``topic``; raises :class:`DrainError` if the broker or topic is missing."""
     from confluent_kafka import KafkaException
 
+    from franz_ivan.clients import kafka_trouble
+
     try:
         metadata = consumer.list_topics(topic, timeout=METADATA_TIMEOUT_SECONDS)
     except KafkaException as error:
-        raise DrainError(f"Kafka did not answer within {METADATA_TIMEOUT_SECONDS:g} s: {error}") from None
+        raise DrainError(
+            f"Kafka did not answer within {METADATA_TIMEOUT_SECONDS:g} s: {error}{kafka_trouble(consumer)}"
+        ) from None
     described = metadata.topics.get(topic)
     if described is None or described.error is not None or not described.partitions:
         problem = described.error if described is not None and described.error else "it does not exist"
@@ -117,6 +125,41 @@ def to_batch_item(message: Message, batch: Batch) -> None:
     batch.next_offsets[partition] = offset + 1
 
 
+class GroupMirror:
+    """Copies the drain's stored positions to the Kafka consumer group, so that Kafka tools show the lag.
+
+    Informational only: nothing reads them back. It goes through an admin client because a
+    consumer's commit cannot be bounded: with the broker unreachable, a synchronous commit waits a
+    minute or more, and an asynchronous one left pending holds ``Consumer.close()`` until the broker
+    returns. Here every copy waits at most ``timeout`` seconds and leaves nothing pending.
+
+    :param config: librdkafka configuration of the cluster (the Kafka connection's extra).
+    :param consumer_group: the group whose committed offsets are set.
+    :param topic: the drained topic.
+    :param timeout: seconds one copy may wait for the broker.
+    """
+
+    def __init__(
+        self, config: dict[str, Any], consumer_group: str, topic: str, timeout: float = MIRROR_TIMEOUT_SECONDS
+    ) -> None:
+        from confluent_kafka.admin import AdminClient
+
+        self.admin = AdminClient(config)
+        self.consumer_group = consumer_group
+        self.topic = topic
+        self.timeout = timeout
+
+    def copy(self, next_offsets: dict[int, int]) -> None:
+        """Set the group's offsets to ``next_offsets``; raise ``KafkaException`` or ``TimeoutError``."""
+        from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+
+        positions = [TopicPartition(self.topic, p, o) for p, o in sorted(next_offsets.items())]
+        futures = self.admin.alter_consumer_group_offsets(
+            [ConsumerGroupTopicPartitions(self.consumer_group, positions)], request_timeout=self.timeout
+        )
+        futures[self.consumer_group].result(timeout=self.timeout + 1)
+
+
 class Drain:
     """One drain of ``store.topic`` (all partitions, or the given ones) from the stored positions to the end.
 
@@ -124,6 +167,7 @@ class Drain:
     :param store: where the events and positions go.
     :param limits: batch size and time bounds.
     :param partitions: drain only these partitions (parallel drains split a topic this way).
+    :param mirror: copies each committed position to the Kafka group (lag display); none by default.
     """
 
     def __init__(
@@ -132,14 +176,18 @@ class Drain:
         store: PriceStore,
         limits: DrainLimits | None = None,
         partitions: Sequence[int] | None = None,
+        mirror: GroupMirror | None = None,
     ) -> None:
         self.consumer = consumer
+        self.mirror = mirror
         self.store = store
         self.limits = limits or DrainLimits()
         self.only_partitions = partitions
         self.result = DrainResult()
         self.at_end: set[int] = set()
         self.batch = Batch()
+        self.resume_at: dict[int, int] = {}
+        """Stored positions of the partitions that have not delivered anything yet in this drain."""
 
     def run(self) -> DrainResult:
         from confluent_kafka import OFFSET_BEGINNING, TopicPartition
@@ -156,12 +204,13 @@ class Drain:
         self.store.lock_partitions(partitions)
         stored = {p: o for p, o in self.store.stored_offsets().items() if p in partitions}
         self.result.next_offsets = dict(stored)
+        self.resume_at = dict(stored)
         self.consumer.assign([TopicPartition(topic, p, stored.get(p, OFFSET_BEGINNING)) for p in partitions])
         log.info("Draining %s from %s", topic, {p: stored.get(p, "beginning") for p in partitions})
 
         last_progress = time.monotonic()
         while len(self.at_end) < len(partitions) and time.monotonic() - started < self.limits.max_seconds:
-            if self.read():
+            if self.read() or self.rewind_lost_positions():
                 last_progress = time.monotonic()
             elif time.monotonic() - last_progress > self.limits.stall_seconds:
                 self.flush()
@@ -174,6 +223,15 @@ class Drain:
                 self.flush()
         self.flush()
         self.result.seconds = round(time.monotonic() - started, 3)
+        log.info(
+            "Drained %d events in %.1f s: %d prices, %d allowances, %d dead letters, %d duplicates skipped",
+            self.result.events,
+            self.result.seconds,
+            self.result.prices,
+            self.result.allowances,
+            self.result.dead_letters,
+            self.result.duplicates,
+        )
         if len(self.at_end) < len(partitions):
             log.warning(
                 "Stopped after %.0f s with events still pending; the next run goes on", self.result.seconds
@@ -187,17 +245,69 @@ class Drain:
         messages = self.consumer.consume(
             num_messages=self.limits.batch_size - len(self.batch), timeout=self.limits.poll_seconds
         )
+        progress = 0
         for message in messages:
             error = message.error()
             if error is None:
-                self.at_end.discard(position(message)[0])
+                partition, offset = position(message)
+                self.note_first_offset(partition, offset)
+                self.at_end.discard(partition)
                 to_batch_item(message, self.batch)
                 self.result.events += 1
             elif error.code() == KafkaError._PARTITION_EOF:
+                self.resume_at.pop(position(message)[0], None)
                 self.at_end.add(position(message)[0])
+            elif message.topic() is None and not error.fatal():
+                # The client reconnects by itself (broker restarting, connection reset); a broker
+                # that stays away is caught by stall_seconds, so these count as no progress.
+                log.warning("Kafka client: %s; retrying", error.str())
+                continue
             else:
                 raise DrainError(f"reading {self.store.topic}[{message.partition()}] failed: {error.str()}")
-        return len(messages)
+            progress += 1
+        return progress
+
+    def note_first_offset(self, partition: int, offset: int) -> None:
+        """Warn if a partition's first event is not where its stored position said it would be."""
+        expected = self.resume_at.pop(partition, None)
+        if expected is not None and offset < expected:
+            # librdkafka's auto.offset.reset found the stored position out of range and went back.
+            log.warning(
+                "%s[%d]: the stored position %d is beyond the end of the log (topic recreated or broker "
+                "log lost); re-reading from offset %d, event ids keep stored rows from doubling",
+                self.store.topic, partition, expected, offset,
+            )  # fmt: skip
+        elif expected is not None and offset > expected:
+            log.warning(
+                "%s[%d]: events %d to %d were deleted (retention) before they were drained",
+                self.store.topic, partition, expected, offset - 1,
+            )  # fmt: skip
+
+    def rewind_lost_positions(self) -> bool:
+        """Re-read from its beginning any partition whose log ends before the stored position.
+
+        Kafka answers a fetch beyond the end with OFFSET_OUT_OF_RANGE, and the consumer's
+        ``auto.offset.reset`` rewinds by itself. Tansu answers with nothing at all, so its fetch high
+        watermark (the true end, unlike its ListOffsets answer) is compared here. Returns whether a
+        partition was rewound.
+        """
+        from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+        rewound = False
+        for partition, stored in list(self.resume_at.items()):
+            _, high = self.consumer.get_watermark_offsets(
+                TopicPartition(self.store.topic, partition), cached=True
+            )
+            if 0 <= high < stored:
+                log.warning(
+                    "%s[%d] ends at offset %d, before the stored position %d (topic recreated or broker "
+                    "log lost); re-reading it from the beginning, event ids keep stored rows from doubling",
+                    self.store.topic, partition, high, stored,
+                )  # fmt: skip
+                self.consumer.seek(TopicPartition(self.store.topic, partition, OFFSET_BEGINNING))
+                del self.resume_at[partition]
+                rewound = True
+        return rewound
 
     def flush(self) -> None:
         """Commit the batch and its positions to PostgreSQL, then mirror the positions to Kafka."""
@@ -218,17 +328,17 @@ class Drain:
         self.mirror_offsets(batch.next_offsets)
 
     def mirror_offsets(self, next_offsets: dict[int, int]) -> None:
-        from confluent_kafka import KafkaException, TopicPartition
+        """Copy the positions just committed to the Kafka group; after one failure, stop trying."""
+        from confluent_kafka import KafkaException
 
-        topic = self.store.topic
+        if self.mirror is None:
+            return
         try:
-            self.consumer.commit(
-                offsets=[TopicPartition(topic, p, o) for p, o in sorted(next_offsets.items())],
-                asynchronous=False,
-            )
-        except KafkaException as error:
+            self.mirror.copy(next_offsets)
+        except (KafkaException, TimeoutError) as error:
             # The positions are already committed in PostgreSQL, and only those are ever read back.
             log.warning("Could not mirror positions to the Kafka group (lag display only): %s", error)
+            self.mirror = None
 
 
 def drain_limits_from_env() -> DrainLimits:
@@ -252,8 +362,10 @@ def run_drain(
     from franz_ivan.clients import connect_postgres, kafka_config
 
     consumer = Consumer(kafka_config(kafka_conn_id, **consumer_settings(consumer_group)))
+    mirror = GroupMirror(kafka_config(kafka_conn_id), consumer_group, topic)
     try:
         with connect_postgres(postgres_conn_id) as connection:
-            return Drain(consumer, PriceStore(connection, topic, consumer_group), limits).run()
+            store = PriceStore(connection, topic, consumer_group)
+            return Drain(consumer, store, limits, mirror=mirror).run()
     finally:
         consumer.close()

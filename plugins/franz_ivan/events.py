@@ -17,6 +17,7 @@ Schema version 1::
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
@@ -35,8 +36,14 @@ PAIR_PATTERN: Final = re.compile(r"[a-z0-9]{2,32}")
 NAME_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 """Sources and exchanges: lowercase slugs such as ``coinbase-pro``."""
 
+CANONICAL_UUID_PATTERN: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+"""The form :func:`event_id_for` writes; other spellings of a UUID are normalized to it."""
+
 MAX_PRICE: Final = Decimal("1e12")
 """No traded pair is quoted anywhere near this; a larger figure is a broken response."""
+
+MAX_DECIMAL_PLACES: Final = 100
+"""No price has this many decimal places; PostgreSQL's numeric rejects more than 16383 anyway."""
 
 # The event id is derived from what the event *is* (which run observed which market), so a
 # retried task re-sends the same id and the consumer stores it once.
@@ -84,6 +91,9 @@ def parse_decimal(value: object, field: str, *, positive: bool) -> Decimal:
         raise EventError(f"{field} {value!r:.80} is negative")
     if number > MAX_PRICE:
         raise EventError(f"{field} {value!r:.80} is implausibly large (over {MAX_PRICE})")
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -MAX_DECIMAL_PLACES:
+        raise EventError(f"{field} {value!r:.80} has more than {MAX_DECIMAL_PLACES} decimal places")
     return number
 
 
@@ -131,6 +141,22 @@ class Market:
 
     def __str__(self) -> str:
         return self.key
+
+
+@functools.lru_cache(maxsize=4096)
+def _validated_market(source: str, exchange: str, pair: str) -> Market:
+    return Market(source, exchange, pair)
+
+
+def market_of(source: Any, exchange: Any, pair: Any) -> Market:
+    """The :class:`Market` named by an event's fields; raises :class:`EventError` naming a bad one.
+
+    A drain decodes the same few markets hundreds of thousands of times, so each distinct one is
+    validated once and kept (invalid ones are never kept: they raise every time).
+    """
+    if type(source) is str and type(exchange) is str and type(pair) is str:
+        return _validated_market(source, exchange, pair)
+    return Market(source, exchange, pair)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,24 +228,23 @@ def decode(raw: bytes | None) -> Event:
     if len(raw) > MAX_EVENT_BYTES:
         raise EventError(f"message is {len(raw)} bytes, over the {MAX_EVENT_BYTES}-byte limit")
     try:
-        body = json.loads(raw)
+        body = json.loads(raw.decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise EventError(f"message is not UTF-8 JSON: {error}") from None
+    except RecursionError:
+        raise EventError("message is JSON nested too deeply to be an event") from None
     if not isinstance(body, dict):
         raise EventError(f"message is JSON {type(body).__name__}, not an object")
     version = _required(body, "schema_version")
     if version != SCHEMA_VERSION:
         raise EventError(f"unknown schema_version {version!r:.40} (this consumer reads {SCHEMA_VERSION})")
     event_id = _required(body, "event_id")
-    try:
-        event_id = str(uuid.UUID(event_id))
-    except (TypeError, ValueError, AttributeError):
-        raise EventError(f"event_id {event_id!r:.80} is not a UUID") from None
-    market = Market(
-        source=_required(body, "source"),
-        exchange=_required(body, "exchange"),
-        pair=_required(body, "pair"),
-    )
+    if not (type(event_id) is str and CANONICAL_UUID_PATTERN.fullmatch(event_id)):
+        try:
+            event_id = str(uuid.UUID(event_id))
+        except (TypeError, ValueError, AttributeError):
+            raise EventError(f"event_id {event_id!r:.80} is not a UUID") from None
+    market = market_of(_required(body, "source"), _required(body, "exchange"), _required(body, "pair"))
     observed_at = parse_time(_required(body, "observed_at"))
     kind = _required(body, "type")
     if kind == PriceEvent.type:

@@ -48,12 +48,15 @@ def ensure_topic(config: dict[str, Any], topic: str, partitions: int, timeout: f
     from confluent_kafka.admin import AdminClient
     from confluent_kafka.cimpl import NewTopic
 
+    from franz_ivan.clients import kafka_trouble
+
     admin = AdminClient(config)
     try:
         metadata = admin.list_topics(timeout=timeout)
     except KafkaException as error:
         raise PublishError(
             f"Kafka at {config.get('bootstrap.servers')} did not answer within {timeout:g} s: {error}"
+            + kafka_trouble(admin)
         ) from None
     if topic in metadata.topics:
         return

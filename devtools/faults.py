@@ -1,0 +1,505 @@
+"""Faults injected from outside the production code, for ``tests/reliability`` and ``devtools/soak.py``.
+
+- ``python -m devtools.faults drain ...`` runs the real :class:`franz_ivan.drain.Drain` in a process of
+  its own, its store or consumer wrapped so that the process SIGKILLs itself at a chosen point
+  (:data:`KILL_POINTS`). :func:`run_drain_process` starts it and parses what it printed.
+- :func:`make_feed` builds a stream of events (good ones, re-sent ones with the same id, malformed
+  ones from :data:`MALFORMED`) and :func:`produce` sends it, every delivery acknowledged.
+- :func:`private_postgres` is a throwaway PostgreSQL cluster that can be restarted mid-drain, and
+  :func:`frozen` makes a broker unreachable (SIGSTOP) without losing its memory-held log.
+- :func:`stored_state` reads back what the tables hold, to count rows, duplicates and dead letters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final
+
+from confluent_kafka import Consumer
+
+from devtools.local_stack import ROOT, free_port, wait_for_port
+from franz_ivan.drain import Drain, DrainLimits, DrainResult, GroupMirror, consumer_settings
+from franz_ivan.events import (
+    MAX_EVENT_BYTES,
+    AllowanceEvent,
+    Event,
+    Market,
+    PriceEvent,
+    encode,
+    event_id_for,
+)
+from franz_ivan.store import Batch, BatchCounts, PriceStore
+
+KILL_POINTS: Final = ("fetched", "inserted", "committed")
+"""Where a drain can die: a batch read but nothing written; rows and positions written but not
+committed; PostgreSQL committed but the positions not yet mirrored to the Kafka group."""
+
+PAIRS: Final = (
+    "btcusd",
+    "btceur",
+    "ethusd",
+    "etheur",
+    "ltcusd",
+    "xrpusd",
+    "solusd",
+    "adausd",
+    "dotusd",
+    "ethbtc",
+)
+
+SAMPLE_BODY: Final[dict[str, Any]] = {
+    "schema_version": 1,
+    "type": "price",
+    "event_id": "0b0e8f0e-3c1a-5d4e-9f6a-1b2c3d4e5f60",
+    "source": "cryptowatch",
+    "exchange": "coinbase-pro",
+    "pair": "btcusd",
+    "observed_at": "2026-11-27T18:00:00.123456Z",
+    "price": "24063.4",
+}
+
+
+def _body(**changes: Any) -> bytes:
+    body = {**SAMPLE_BODY, **changes}
+    return json.dumps({k: v for k, v in body.items() if v is not _MISSING}).encode()
+
+
+_MISSING: Final = object()
+
+MALFORMED: Final[dict[str, bytes | None]] = {
+    "not_json": b"\xff\xfe price=24063.4",
+    "truncated_json": _body()[:-7],
+    "json_array": b'[1, "price", 24063.4]',
+    "tombstone": None,
+    "unknown_schema_version": _body(schema_version=2),
+    "schema_version_missing": _body(schema_version=_MISSING),
+    "missing_price": _body(price=_MISSING),
+    "missing_event_id": _body(event_id=_MISSING),
+    "event_id_not_uuid": _body(event_id="42"),
+    "observed_at_without_zone": _body(observed_at="2026-11-27T18:00:00"),
+    "price_nan": _body(price="NaN"),
+    "price_infinity": _body(price="Infinity"),
+    "price_json_nan": _body(price=_MISSING)[:-1] + b', "price": NaN}',
+    "price_negative": _body(price="-1.5"),
+    "price_zero": _body(price="0"),
+    "price_text": _body(price="about 24k"),
+    "price_too_large": _body(price="1e13"),
+    "price_too_many_places": _body(price="1e-20000"),
+    "price_boolean": _body(price=True),
+    "unknown_event_type": _body(type="trade"),
+    "pair_sql_injection": _body(pair='btcusd"; DROP TABLE btcusd; --'),
+    "pair_path": _body(pair="../pg_catalog"),
+    "pair_uppercase": _body(pair="BTCUSD"),
+    "pair_too_long": _body(pair="b" * 33),
+    "pair_unicode": _body(pair="btcusd\u0445"),
+    "pair_nul": _body(pair="btc\u0000usd"),
+    "pair_not_text": _body(pair=["btcusd"]),
+    "source_with_space": _body(source="crypto watch"),
+    "oversized": _body(padding="x" * MAX_EVENT_BYTES),
+    "deeply_nested": b"[" * (MAX_EVENT_BYTES - 1),
+}
+"""Every kind of bad message the drain must dead-letter, by name."""
+
+
+def kill_self() -> None:
+    """Die the way a crashed or OOM-killed worker dies: no cleanup, no rollback, no goodbye."""
+    sys.stdout.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class KillingStore(PriceStore):
+    """A :class:`PriceStore` that kills its process during its ``on_batch``-th write.
+
+    ``fetched``: before the transaction starts. ``inserted``: after the rows and the positions
+    are written, before the commit.
+    """
+
+    def __init__(self, *args: Any, kill_at: str, on_batch: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.kill_at = kill_at
+        self.on_batch = on_batch
+        self.writes = 0
+
+    def write(self, batch: Batch) -> BatchCounts:
+        self.writes += 1
+        if self.kill_at == "fetched" and self.writes == self.on_batch:
+            kill_self()
+        return super().write(batch)
+
+    def _write_offsets(self, next_offsets: dict[int, int]) -> None:
+        super()._write_offsets(next_offsets)
+        if self.kill_at == "inserted" and self.writes == self.on_batch:
+            kill_self()
+
+
+class KillingMirror(GroupMirror):
+    """A :class:`GroupMirror` that kills its process instead of its ``on_batch``-th copy (``committed``)."""
+
+    def __init__(self, *args: Any, kill_at: str, on_batch: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.kill_at = kill_at
+        self.on_batch = on_batch
+        self.copies = 0
+
+    def copy(self, next_offsets: dict[int, int]) -> None:
+        self.copies += 1
+        if self.kill_at == "committed" and self.copies == self.on_batch:
+            kill_self()
+        super().copy(next_offsets)
+
+
+@dataclass(frozen=True)
+class DrainTarget:
+    """What a drain reads and where it writes: broker, database (libpq string), topic, group."""
+
+    bootstrap: str
+    dsn: str
+    topic: str
+    group: str
+
+
+def drain_once(
+    target: DrainTarget, limits: DrainLimits, *, kill_at: str | None = None, on_batch: int = 1
+) -> DrainResult:
+    """One real drain in this process (positions mirrored to the Kafka group), dying at ``kill_at``
+    during batch ``on_batch`` if given."""
+    import psycopg
+
+    kill = {"kill_at": kill_at or "", "on_batch": on_batch}
+    kafka = {"bootstrap.servers": target.bootstrap}
+    consumer = Consumer({**kafka, **consumer_settings(target.group)})
+    mirror = KillingMirror(kafka, target.group, target.topic, **kill)
+    try:
+        with psycopg.connect(target.dsn) as conn:
+            store = KillingStore(conn, target.topic, target.group, **kill)
+            return Drain(consumer, store, limits, mirror=mirror).run()
+    finally:
+        consumer.close()
+
+
+@dataclass(frozen=True)
+class DrainOutcome:
+    """How a drain process ended: its exit code, its result (if it finished) and its output."""
+
+    returncode: int
+    result: dict[str, Any] | None
+    output: str
+
+    @property
+    def killed(self) -> bool:
+        return self.returncode == -signal.SIGKILL
+
+
+def drain_command(
+    target: DrainTarget, limits: DrainLimits, *, kill_at: str | None = None, on_batch: int = 1
+) -> list[str]:
+    """The command line of a drain process (``python -m devtools.faults drain ...``)."""
+    command = [
+        sys.executable, "-m", "devtools.faults", "drain",
+        "--bootstrap", target.bootstrap, "--dsn", target.dsn, "--topic", target.topic,
+        "--group", target.group, "--batch-size", str(limits.batch_size),
+        "--max-seconds", str(limits.max_seconds), "--stall-seconds", str(limits.stall_seconds),
+        "--on-batch", str(on_batch),
+    ]  # fmt: skip
+    return [*command, "--kill-at", kill_at] if kill_at else command
+
+
+def process_env() -> dict[str, str]:
+    """The environment a drain process needs to import ``franz_ivan`` and ``devtools``."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)])}
+
+
+def outcome(returncode: int, output: str) -> DrainOutcome:
+    """Parse a drain process's output: its last JSON line is the :class:`DrainResult`."""
+    lines = [line for line in output.splitlines() if line.startswith("{")]
+    return DrainOutcome(returncode, json.loads(lines[-1]) if lines else None, output)
+
+
+def run_drain_process(
+    target: DrainTarget,
+    limits: DrainLimits,
+    *,
+    kill_at: str | None = None,
+    on_batch: int = 1,
+    timeout: float = 180,
+) -> DrainOutcome:
+    """Run :func:`drain_once` in a child process and wait for it (at most ``timeout`` seconds)."""
+    completed = subprocess.run(
+        drain_command(target, limits, kill_at=kill_at, on_batch=on_batch),
+        env=process_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=ROOT,
+    )
+    return outcome(completed.returncode, completed.stdout + completed.stderr)
+
+
+@dataclass
+class Feed:
+    """Messages to produce and what the tables must hold once they are drained."""
+
+    messages: list[tuple[bytes | None, bytes | None]] = field(default_factory=list)
+    event_ids: set[str] = field(default_factory=set)
+    """Distinct good events (prices and allowances): the rows the tables must end up with."""
+    resent: int = 0
+    malformed: int = 0
+
+
+def price_event(run: str, number: int, pair: str) -> PriceEvent:
+    market = Market("cryptowatch", "coinbase-pro", pair)
+    observed_at = datetime(2026, 11, 27, tzinfo=UTC) + timedelta(milliseconds=number)
+    price = Decimal(10_000 + number % 5000) + Decimal(number % 97) / 100
+    return PriceEvent(event_id_for(run, str(number), "price"), market, observed_at, price)
+
+
+def allowance_event(run: str, number: int, pair: str) -> AllowanceEvent:
+    market = Market("cryptowatch", "coinbase-pro", pair)
+    observed_at = datetime(2026, 11, 27, tzinfo=UTC) + timedelta(milliseconds=number)
+    remaining = Decimal(10) - Decimal(number % 1000) / 1000
+    return AllowanceEvent(event_id_for(run, str(number), "allowance"), market, observed_at, remaining)
+
+
+def make_feed(
+    count: int,
+    *,
+    run: str,
+    pairs: Sequence[str] = PAIRS,
+    seed: int = 5,
+    allowance_every: int = 5,
+    resend_every: int = 0,
+    malformed_every: int = 0,
+) -> Feed:
+    """``count`` messages over ``pairs``: a price per message, an allowance every ``allowance_every``-th,
+    a re-send of an earlier event every ``resend_every``-th, a :data:`MALFORMED` one every
+    ``malformed_every``-th (0: never)."""
+    chooser = random.Random(seed)
+    feed = Feed()
+    sent: list[tuple[bytes, bytes]] = []
+    bad = list(MALFORMED.items())
+    for number in range(count):
+        if malformed_every and number % malformed_every == malformed_every - 1:
+            _, value = bad[feed.malformed % len(bad)]
+            feed.messages.append((b"cryptowatch:coinbase-pro:bad", value))
+            feed.malformed += 1
+            continue
+        if resend_every and sent and number % resend_every == resend_every - 1:
+            feed.messages.append(chooser.choice(sent))
+            feed.resent += 1
+            continue
+        pair = pairs[number % len(pairs)]
+        event: Event = (
+            allowance_event(run, number, pair)
+            if allowance_every and number % allowance_every == 0
+            else price_event(run, number, pair)
+        )
+        message = (event.market.key.encode(), encode(event))
+        feed.messages.append(message)
+        sent.append(message)
+        feed.event_ids.add(event.event_id)
+    return feed
+
+
+def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=-1)])[topic].result(30)
+
+
+class ProduceError(RuntimeError):
+    """Some messages were not acknowledged."""
+
+
+def produce(
+    bootstrap: str, topic: str, messages: Sequence[tuple[bytes | None, bytes | None]], timeout: float = 60
+) -> None:
+    """Send ``messages`` (key, value) in order; return only when the broker acknowledged every one."""
+    from confluent_kafka import KafkaError, Message, Producer
+
+    failures: list[str] = []
+
+    def on_delivery(error: KafkaError | None, _message: Message) -> None:
+        if error is not None:
+            failures.append(error.str())
+
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 20,
+            "message.timeout.ms": int(timeout * 1000),
+        }
+    )
+    for key, value in messages:
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+    unreported = producer.flush(timeout + 5)
+    if failures or unreported:
+        raise ProduceError(f"{len(failures)} failed ({failures[:3]}), {unreported} unreported")
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """What the database holds after draining."""
+
+    event_ids: list[str]
+    """Every stored price and allowance row's event id (a duplicate would appear twice)."""
+    dead_letters: list[tuple[int, int, str]]
+    """(partition, offset, error) of each dead letter."""
+    next_offsets: dict[int, int]
+
+    @property
+    def duplicates(self) -> int:
+        return len(self.event_ids) - len(set(self.event_ids))
+
+
+def stored_state(conn: Any, topic: str, group: str) -> StoredState:
+    """Read back every table with an ``event_id`` column, the dead letters and the positions."""
+    from psycopg import sql
+
+    tables = conn.execute(
+        "SELECT table_name FROM information_schema.columns WHERE table_schema = 'public' "
+        "AND column_name = 'event_id' ORDER BY table_name"
+    ).fetchall()
+    event_ids = []
+    for (table,) in tables:
+        query = sql.SQL("SELECT event_id::text FROM {}").format(sql.Identifier(table))
+        event_ids += [event_id for (event_id,) in conn.execute(query).fetchall()]
+    dead_letters: list[tuple[int, int, str]] = []
+    next_offsets: dict[int, int] = {}
+    created = conn.execute("SELECT to_regclass('crypto_prices_consumer_offsets')").fetchone()
+    if created and created[0]:
+        dead_letters = conn.execute(
+            "SELECT kafka_partition, kafka_offset, error FROM crypto_prices_dead_letter WHERE topic = %s "
+            "ORDER BY kafka_partition, kafka_offset",
+            (topic,),
+        ).fetchall()
+        next_offsets = dict(
+            conn.execute(
+                "SELECT kafka_partition, next_offset FROM crypto_prices_consumer_offsets "
+                "WHERE consumer_group = %s AND topic = %s",
+                (group, topic),
+            ).fetchall()
+        )
+    conn.rollback()
+    return StoredState(event_ids, [tuple(row) for row in dead_letters], next_offsets)
+
+
+@contextmanager
+def frozen(process: subprocess.Popen[bytes]) -> Iterator[None]:
+    """The process is stopped (SIGSTOP) inside the block: its sockets stay open but nothing answers."""
+    process.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        process.send_signal(signal.SIGCONT)
+
+
+@dataclass(frozen=True)
+class PrivateCluster:
+    """A throwaway PostgreSQL cluster on a free loopback port, owned by the test that made it."""
+
+    port: int
+    data: Path
+    log: Path
+
+    def dsn(self, database: str = "postgres") -> str:
+        return (
+            f"host=127.0.0.1 port={self.port} user=postgres dbname={database} connect_timeout=5 "
+            "keepalives=1 keepalives_idle=5 keepalives_interval=2 keepalives_count=3"
+        )
+
+    def pg_ctl(self, *args: str) -> None:
+        from devtools.tls import POSTGRES_BIN, _as_cluster_owner, _run
+
+        _run(_as_cluster_owner([str(POSTGRES_BIN / "pg_ctl"), "-D", str(self.data), *args]))
+
+    def start(self) -> None:
+        self.pg_ctl("-l", str(self.log), "-w", "-t", "30", "start")
+        wait_for_port("127.0.0.1", self.port, 30, "PostgreSQL")
+
+    def crash(self) -> None:
+        """Stop at once, as a power cut would (``immediate``: no checkpoint, clients cut off)."""
+        self.pg_ctl("-m", "immediate", "-w", "-t", "30", "stop")
+
+
+@contextmanager
+def private_postgres() -> Iterator[PrivateCluster]:
+    """A new cluster in a temporary folder (as user ``postgres`` when run as root), removed afterwards."""
+    import pwd
+
+    from devtools.tls import POSTGRES_BIN, POSTGRES_OS_USER, _as_cluster_owner, _run
+
+    base = Path(tempfile.mkdtemp(prefix="franz-ivan-faults-pg-"))
+    try:
+        if os.geteuid() == 0:
+            account = pwd.getpwnam(POSTGRES_OS_USER)
+            os.chown(base, account.pw_uid, account.pw_gid)
+        data = base / "data"
+        _run(_as_cluster_owner([str(POSTGRES_BIN / "initdb"), "-D", str(data), "-U", "postgres",
+                                "-A", "trust", "--no-sync"]))  # fmt: skip
+        cluster = PrivateCluster(free_port(), data, base / "server.log")
+        with (data / "postgresql.conf").open("a") as conf:
+            conf.write(
+                f"port = {cluster.port}\nlisten_addresses = '127.0.0.1'\n"
+                f"unix_socket_directories = '{base}'\nfsync = off\nmax_connections = 20\n"
+            )
+        cluster.start()
+        try:
+            yield cluster
+        finally:
+            cluster.crash()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devtools.faults", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    drain = commands.add_parser("drain", help="run one drain, optionally dying at a kill point")
+    drain.add_argument("--bootstrap", required=True)
+    drain.add_argument("--dsn", required=True, help="libpq connection string of the database")
+    drain.add_argument("--topic", required=True)
+    drain.add_argument("--group", required=True)
+    drain.add_argument("--batch-size", type=int, default=DrainLimits.batch_size)
+    drain.add_argument("--max-seconds", type=float, default=DrainLimits.max_seconds)
+    drain.add_argument("--stall-seconds", type=float, default=DrainLimits.stall_seconds)
+    drain.add_argument("--kill-at", choices=KILL_POINTS)
+    drain.add_argument("--on-batch", type=int, default=1, help="die during this batch (1 = the first)")
+    args = parser.parse_args(argv)
+    import logging
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    limits = DrainLimits(
+        batch_size=args.batch_size, max_seconds=args.max_seconds, stall_seconds=args.stall_seconds
+    )
+    target = DrainTarget(args.bootstrap, args.dsn, args.topic, args.group)
+    result = drain_once(target, limits, kill_at=args.kill_at, on_batch=args.on_batch)
+    print(json.dumps(result.as_dict()), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
