@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit install clean
+.PHONY: demo up test lint unit install clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ install: $(STAMP)
 ## Start Tansu, use the local PostgreSQL and price API, run both DAGs once, print the rows stored.
 demo: $(STAMP)
 	$(BIN)/python -m devtools.local_stack
+
+## Run the real Airflow services (scheduler, triggerer, dag-processor, api-server) on local defaults
+## with both DAGs unpaused; prints the UI address and login. Ctrl-C stops everything.
+up: $(STAMP)
+	$(BIN)/python -m devtools.up
 
 ## Lint, type-check, then the whole test suite (unit, DAG integrity, integration, end to end).
 test: lint

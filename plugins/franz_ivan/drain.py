@@ -33,6 +33,10 @@ class DrainError(RuntimeError):
     """The drain could not go on; everything stored before it is consistent."""
 
 
+class TopicMissingError(DrainError):
+    """The topic does not exist: nothing was ever published to it."""
+
+
 @dataclass(frozen=True, slots=True)
 class DrainLimits:
     """Bounds on one drain.
@@ -85,7 +89,7 @@ def consumer_settings(consumer_group: str) -> dict[str, Any]:
 
 def topic_partitions(consumer: Consumer, topic: str) -> list[int]:
     """The partition ids of ``topic``; raises :class:`DrainError` if the broker or topic is missing."""
-    from confluent_kafka import KafkaException
+    from confluent_kafka import KafkaError, KafkaException
 
     from franz_ivan.clients import kafka_trouble
 
@@ -96,9 +100,12 @@ def topic_partitions(consumer: Consumer, topic: str) -> list[int]:
             f"Kafka did not answer within {METADATA_TIMEOUT_SECONDS:g} s: {error}{kafka_trouble(consumer)}"
         ) from None
     described = metadata.topics.get(topic)
-    if described is None or described.error is not None or not described.partitions:
-        problem = described.error if described is not None and described.error else "it does not exist"
-        raise DrainError(f"cannot read topic {topic!r}: {problem}")
+    if described is None or (
+        described.error is not None and described.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+    ):
+        raise TopicMissingError(f"topic {topic!r} does not exist (yet: the producer creates it)")
+    if described.error is not None or not described.partitions:
+        raise DrainError(f"cannot read topic {topic!r}: {described.error or 'it has no partitions'}")
     return sorted(described.partitions)
 
 

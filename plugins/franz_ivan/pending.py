@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from franz_ivan.drain import DrainError, topic_partitions
+from franz_ivan.drain import DrainError, TopicMissingError, topic_partitions
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer
@@ -20,13 +20,18 @@ WATERMARK_TIMEOUT_SECONDS = 10.0
 def pending_events(consumer: Consumer, store: PriceStore) -> dict[int, int]:
     """Per partition, how many events lie between the stored position and the end of the log.
 
-    A partition that was never drained counts from its first retained offset.
+    A partition that was never drained counts from its first retained offset; a topic that does
+    not exist yet has nothing pending.
     """
     from confluent_kafka import KafkaException, TopicPartition
 
+    try:
+        partitions = topic_partitions(consumer, store.topic)
+    except TopicMissingError:
+        return {}
     stored = store.stored_offsets()
     pending: dict[int, int] = {}
-    for partition in topic_partitions(consumer, store.topic):
+    for partition in partitions:
         try:
             low, high = consumer.get_watermark_offsets(
                 TopicPartition(store.topic, partition), timeout=WATERMARK_TIMEOUT_SECONDS

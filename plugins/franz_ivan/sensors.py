@@ -73,12 +73,19 @@ class PendingEventsSensor(BaseSensorOperator):
             poll_interval=self.poll_interval,
         )
 
-    def execute(self, context: Any) -> Any:
+    def execute(self, context: Any) -> dict[str, int] | None:
         max_wait = self._max_wait()
         if not self.deferrable:
             self.timeout = max_wait
             self.soft_fail = True
-            return super().execute(context)
+            super().execute(context)
+            return None
+        # Look once before deferring: events already waiting are handed on at once, and a trigger
+        # never fires before the scheduler has recorded the deferral (which fails that try).
+        pending = self.pending()
+        if pending:
+            self.log.info("Events pending on %s: %s", self.topic, pending)
+            return {str(partition): count for partition, count in pending.items()}
         self.defer(
             trigger=self._trigger(time.time() + max_wait),
             method_name="execute_complete",
@@ -87,14 +94,18 @@ class PendingEventsSensor(BaseSensorOperator):
         )
         return None
 
-    def poke(self, context: Any) -> bool:
+    def pending(self) -> dict[int, int]:
+        """Pending events per partition, checked once from the worker."""
         from franz_ivan.triggers import PendingWatcher
 
         watcher = PendingWatcher(self.topic, self.consumer_group, self.kafka_conn_id, self.postgres_conn_id)
         try:
-            pending = watcher.pending()
+            return watcher.pending()
         finally:
             watcher.close()
+
+    def poke(self, context: Any) -> bool:
+        pending = self.pending()
         self.log.info("Pending events per partition: %s", pending)
         return bool(pending)
 

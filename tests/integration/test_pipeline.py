@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from devtools.local_stack import Stack, start_broker
+from devtools.local_stack import VENV_BIN, Stack, start_broker
 from devtools.price_api import PriceApiServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -68,3 +71,38 @@ def test_producer_fails_clearly_when_the_broker_is_down(airflow_stack: Stack) ->
     output = completed.stdout + completed.stderr
     assert completed.returncode != 0
     assert f"Kafka at {dead.bootstrap} did not answer" in output
+
+
+def test_a_waiting_consumer_wakes_up_when_the_producer_publishes(
+    airflow_stack: Stack, price_api: PriceApiServer, pg: Any, tmp_path: Path
+) -> None:
+    """The deferred path: the consumer's trigger is already waiting when the events arrive."""
+    output = tmp_path / "consumer.log"
+    with output.open("w") as log:
+        consumer = subprocess.Popen(
+            [
+                str(VENV_BIN / "airflow"),
+                "dags",
+                "test",
+                "crypto_prices_consumer",
+                "--conf",
+                json.dumps({"max_wait_seconds": 120}),
+            ],
+            env=airflow_stack.airflow_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while "running trigger in line" not in output.read_text():
+                assert consumer.poll() is None, output.read_text()[-3000:]
+                assert time.monotonic() < deadline, "the consumer never deferred"
+                time.sleep(0.5)
+            airflow_stack.airflow("dags", "test", "crypto_prices_producer")
+            assert consumer.wait(timeout=180) == 0, output.read_text()[-3000:]
+        finally:
+            consumer.kill()
+            consumer.wait()
+
+    assert "Trigger completed" in output.read_text()
+    assert [value for (value,) in pg.execute("SELECT value FROM btcusd")] == served_prices(price_api)
