@@ -1,0 +1,197 @@
+"""The pipeline running by itself under the real Airflow services, as ``make up`` starts them.
+
+One stack for the module (Tansu, a fresh PostgreSQL database, the local price API, and Airflow's
+scheduler, triggerer, dag-processor and api-server): first nobody touches it and the scheduled
+producer runs must end up stored exactly once by the sensor-triggered consumer; then a user
+triggers the producer through the REST API, and through the UI in a real browser.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+
+from devtools.local_stack import ROOT, drop_database, free_port, running_stack
+from devtools.price_api import PriceApiServer, serve
+from devtools.up import (
+    ADMIN,
+    CONSUMER,
+    PRODUCER,
+    Airflow,
+    TopicEvent,
+    airflow_services,
+    create_topic,
+    stored_event_ids,
+    wait_until,
+    wait_until_drained,
+)
+
+pytestmark = [pytest.mark.e2e]
+
+MARKETS = ["coinbase-pro:btcusd", "coinbase-pro:ethusd"]
+PAIRS = ["btcusd", "ethusd"]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    # Without these Chromium phones home, and on a closed network its connections are refused.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+RUN_SECONDS = 180.0
+"""Bound on one producer run going from created to finished, the first one after start-up included."""
+
+
+@dataclass
+class Live:
+    airflow: Airflow
+    price_api: PriceApiServer
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    database = f"franz_e2e_{uuid.uuid4().hex[:10]}"
+    home = tmp_path_factory.mktemp("airflow_up")
+    with serve() as price_api, running_stack(home, database, price_api.url, MARKETS) as stack:
+        try:
+            create_topic(stack)
+            with airflow_services(stack, free_port()) as airflow:
+                yield Live(airflow, price_api)
+        finally:
+            drop_database(stack.postgres, database)
+
+
+def finished_run(live: Live, run_id: str) -> dict[str, Any]:
+    """Wait for producer run ``run_id`` to end; return it."""
+
+    def finished() -> dict[str, Any] | None:
+        live.airflow.check_alive()
+        run = live.airflow.api.dag_run(PRODUCER, run_id)
+        return run if run["state"] in {"success", "failed"} else None
+
+    return wait_until(finished, RUN_SECONDS, f"producer run {run_id} to finish", interval=2)
+
+
+def served_prices(price_api: PriceApiServer) -> dict[str, list[Decimal]]:
+    """Per pair, every price the API answered with."""
+    assert {answer["status"] for answer in price_api.state.served} == {200}, "the price API answered an error"
+    prices: dict[str, list[Decimal]] = {pair: [] for pair in PAIRS}
+    for answer in price_api.state.served:
+        pair = answer["path"].split("/")[3]
+        prices[pair].append(Decimal(repr(answer["body"]["result"]["price"])))
+    return prices
+
+
+def stored_values(live: Live, pair: str) -> list[Decimal]:
+    from psycopg import sql
+
+    with live.airflow.stack.postgres.connect() as conn:
+        return [row[0] for row in conn.execute(sql.SQL("SELECT value FROM {}").format(sql.Identifier(pair)))]
+
+
+def assert_stored_exactly_once(live: Live, events: list[TopicEvent]) -> None:
+    """Every event of the topic is stored once, and the rows hold exactly what the API served."""
+    stored = stored_event_ids(live.airflow.stack.postgres, PAIRS)
+    served = served_prices(live.price_api)
+    for pair in PAIRS:
+        published = {event.event_id for event in events if event.type == "price" and event.pair == pair}
+        assert published, f"nothing was published for {pair}"
+        assert sorted(stored[pair]) == sorted(published), f"{pair}: stored ids differ from the topic's"
+        assert Counter(stored_values(live, pair)) == Counter(served[pair]), (
+            f"{pair}: rows differ from answers"
+        )
+    allowances = {event.event_id for event in events if event.type == "allowance"}
+    assert sorted(stored["cryptowatch_api_allowance"]) == sorted(allowances)
+    assert len(allowances) == len(live.price_api.state.served)
+    with live.airflow.stack.postgres.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM crypto_prices_dead_letter").fetchone() == (0,)
+
+
+def test_scheduled_runs_are_stored_exactly_once_by_the_sensor_triggered_consumer(live: Live) -> None:
+    api = live.airflow.api
+
+    def two_scheduled_runs() -> list[dict[str, Any]] | None:
+        live.airflow.check_alive()
+        runs = [run for run in api.dag_runs(PRODUCER) if run["state"] == "success"]
+        return runs if len(runs) >= 2 else None
+
+    wait_until(two_scheduled_runs, 2 * RUN_SECONDS, "two successful scheduled producer runs", interval=3)
+    events = wait_until_drained(live.airflow, timeout=RUN_SECONDS)
+
+    producer_runs = api.dag_runs(PRODUCER)
+    assert {run["run_type"] for run in producer_runs} == {"scheduled"}, "someone triggered the producer"
+    assert sum(run["state"] == "success" for run in producer_runs) >= 2
+    assert_stored_exactly_once(live, events)
+
+    consumer_runs = api.dag_runs(CONSUMER)
+    assert {run["run_type"] for run in consumer_runs} == {"scheduled"}, "someone triggered the consumer"
+    fired = [
+        run
+        for run in consumer_runs
+        if {ti["task_id"]: ti["state"] for ti in api.task_instances(CONSUMER, run["dag_run_id"])}
+        == {"wait_for_events": "success", "drain_events": "success"}
+    ]
+    assert fired, "no consumer run had its sensor fire and its drain succeed"
+
+
+def test_trigger_through_the_rest_api_runs_the_producer_and_its_rows_arrive(live: Live) -> None:
+    served_before = len(live.price_api.state.served)
+    run = live.airflow.api.trigger(PRODUCER)
+    assert run["run_type"] == "manual"
+
+    assert finished_run(live, run["dag_run_id"])["state"] == "success"
+    assert len(live.price_api.state.served) > served_before
+    assert_stored_exactly_once(live, wait_until_drained(live.airflow, timeout=RUN_SECONDS))
+
+
+def test_trigger_in_the_browser_runs_the_producer_and_its_rows_arrive(live: Live) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / "ui-producer-run-success.png"
+    airflow = live.airflow
+    manual_before = {
+        run["dag_run_id"] for run in airflow.api.dag_runs(PRODUCER) if run["run_type"] == "manual"
+    }
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(30_000)
+        try:
+            page.goto(f"{airflow.url}/dags/{PRODUCER}")
+            page.get_by_label("Username").fill(ADMIN)
+            page.get_by_label("Password").fill(airflow.password)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(f"{airflow.url}/dags/{PRODUCER}")
+
+            page.get_by_role("button", name="Trigger Dag").click()
+            page.get_by_role("dialog").get_by_role("button", name="Trigger", exact=True).click()
+            page.wait_for_url(f"{airflow.url}/dags/{PRODUCER}/runs/manual__*")
+            run_id = unquote(page.url.rsplit("/runs/", 1)[1])
+            state = (
+                page.get_by_role("heading", name=run_id, exact=True)
+                .locator("..")
+                .get_by_test_id("state-badge")
+            )
+            expect(state).to_have_text("Success", timeout=RUN_SECONDS * 1000)
+        finally:
+            page.screenshot(path=str(screenshot))
+            browser.close()
+
+    run = airflow.api.dag_run(PRODUCER, run_id)
+    assert run_id not in manual_before
+    assert (run["run_type"], run["state"], run["triggering_user_name"]) == ("manual", "success", ADMIN)
+    assert_stored_exactly_once(live, wait_until_drained(airflow, timeout=RUN_SECONDS))
+    assert Path(screenshot).stat().st_size > 0
