@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo up test lint unit install clean
+.PHONY: demo up test lint unit bench install clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ lint: $(STAMP)
 ## Fast tier only: pure logic and DAG integrity, no services.
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit tests/dags
+
+## Benchmarks (drain throughput, scale-out, DAG parse cost, producer fan-out); figures in BENCHMARKS.md.
+bench: $(STAMP)
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .airflow-local .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -14,9 +14,9 @@ import zlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from psycopg import sql
+from psycopg import errors, sql
 
 from franz_ivan.events import AllowanceEvent, PriceEvent, validate_pair
 from franz_ivan.settings import read_sql
@@ -94,6 +94,7 @@ class PriceStore:
         self.consumer_group = consumer_group
         self._price_tables: set[str] = set()
         self._insert_prices = read_sql("insert_prices_from_staging")
+        self._copy_prices = read_sql("copy_price_table")
         self._create_price_table = read_sql("create_price_table")
 
     def prepare(self) -> None:
@@ -158,28 +159,52 @@ class PriceStore:
         return table
 
     def _write_prices(self, prices: list[Located[PriceEvent]]) -> int:
+        """Store the price rows; return how many were new.
+
+        A batch of events never stored before (the usual case) is COPYed straight into the pair
+        tables, at PostgreSQL's loading speed. If any of its event ids is stored already (a
+        producer retry, a replay) that attempt is rolled back to its savepoint, and the batch
+        goes through the staging table, whose INSERT skips the stored ids.
+        """
         if not prices:
             return 0
-        pairs: dict[str, int] = defaultdict(int)
-        with self.conn.cursor().copy(read_sql("copy_price_staging")) as copy:
-            for item in prices:
-                event = item.event
-                pairs[event.market.pair] += 1
-                copy.write_row(
-                    (
-                        event.market.pair,
-                        event.price,
-                        event.market.source,
-                        event.market.exchange,
-                        event.observed_at,
-                        event.event_id,
-                        item.partition,
-                        item.offset,
-                    )
+        rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+        for item in prices:
+            event = item.event
+            market = event.market
+            rows[market.pair].append(
+                (
+                    event.price,
+                    market.source,
+                    market.exchange,
+                    event.observed_at,
+                    event.event_id,
+                    item.partition,
+                    item.offset,
                 )
+            )
+        tables = {pair: self._ensure_price_table(pair) for pair in sorted(rows)}
+        try:
+            with self.conn.transaction(), self.conn.cursor() as cursor:
+                for pair, table in tables.items():
+                    with cursor.copy(sql.SQL(self._copy_prices).format(table=table)) as copy:
+                        for row in rows[pair]:
+                            copy.write_row(row)
+        except errors.UniqueViolation:
+            log.info("Batch holds events stored before; storing only the new ones")
+            return self._insert_new_prices(tables, rows)
+        return len(prices)
+
+    def _insert_new_prices(
+        self, tables: dict[str, sql.Identifier], rows: dict[str, list[tuple[Any, ...]]]
+    ) -> int:
+        """Stage the rows, then insert each pair's into its table, skipping stored event ids."""
+        with self.conn.cursor().copy(read_sql("copy_price_staging")) as copy:
+            for pair, pair_rows in rows.items():
+                for row in pair_rows:
+                    copy.write_row((pair, *row))
         stored = 0
-        for pair in sorted(pairs):
-            table = self._ensure_price_table(pair)
+        for pair, table in tables.items():
             cursor = self.conn.execute(sql.SQL(self._insert_prices).format(table=table), {"pair": pair})
             stored += cursor.rowcount
         return stored
