@@ -3,7 +3,7 @@ that skips stored event ids. Both must leave the same rows and counts."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +11,8 @@ import pytest
 from psycopg import sql
 
 from franz_ivan.events import Market, PriceEvent, event_id_for
-from franz_ivan.store import Batch, Located, PriceStore
+from franz_ivan.settings import read_sql
+from franz_ivan.store import Batch, Located, PriceStore, copy_price_rows
 
 pytestmark = pytest.mark.integration
 
@@ -72,3 +73,93 @@ def test_an_event_twice_in_one_batch_is_stored_once_from_its_first_position(
     assert (counts.prices, counts.duplicates) == (2, 1)
     assert [offset for _, _, offset in stored(pg, "btcusd")] == [0]
     assert len(stored(pg, "ethusd")) == 1
+
+
+def columns(pg: Any, table: str) -> list[tuple[Any, ...]]:
+    query = sql.SQL(
+        "SELECT value::text, source, exchange, observed_at, event_id, kafka_partition, kafka_offset"
+        " FROM {} ORDER BY kafka_offset"
+    )
+    return [tuple(row) for row in pg.execute(query.format(sql.Identifier(table))).fetchall()]
+
+
+def test_rows_formatted_for_copy_read_back_as_psycopgs_own_rows(store: PriceStore, pg: Any) -> None:
+    zones = [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-3, seconds=15))]
+    values = ["24063.40", "1E+3", "1E-7", "0.000000001", "123456789012.5", "7"]
+    prices = [
+        Located(
+            PriceEvent(
+                event_id_for("copy-format", str(index)),
+                BTC,
+                (START + timedelta(microseconds=index * 250_001)).astimezone(zones[index % len(zones)]),
+                Decimal(value),
+            ),
+            partition=index % 3,
+            offset=index,
+        )
+        for index, value in enumerate(values * 2)
+    ]
+    store.write(batch(*prices))
+    pg.execute("CREATE TEMP TABLE expected (LIKE btcusd INCLUDING DEFAULTS)")
+    with pg.cursor().copy(
+        sql.SQL(read_sql("copy_price_table")).format(table=sql.Identifier("expected"))
+    ) as copy:
+        for item in prices:
+            event = item.event
+            market = event.market
+            copy.write_row(
+                (
+                    event.price,
+                    market.source,
+                    market.exchange,
+                    event.observed_at,
+                    event.event_id,
+                    item.partition,
+                    item.offset,
+                )
+            )
+
+    assert columns(pg, "btcusd") == columns(pg, "expected")
+    assert len(columns(pg, "btcusd")) == 12
+
+
+class RecordingCopy:
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.rows: list[tuple[Any, ...]] = []
+
+    def write(self, text: str) -> None:
+        self.text.append(text)
+
+    def write_row(self, row: tuple[Any, ...]) -> None:
+        self.rows.append(row)
+
+
+@pytest.mark.parametrize("event_id", ["a\tb", "a\nb", "a\\.b", "a\rb", "a\\tb"])
+def test_a_value_copy_would_read_differently_is_sent_escaped_by_psycopg(event_id: str) -> None:
+    copy = RecordingCopy()
+    item = Located(PriceEvent(event_id, BTC, START, Decimal("1.5")), partition=0, offset=7)
+
+    copy_price_rows(copy, [price(0, BTC, 0), item])  # type: ignore[arg-type]
+
+    assert copy.text == []
+    assert [row[4] for row in copy.rows] == [price(0, BTC, 0).event.event_id, event_id]
+
+
+def test_a_signalling_nan_is_sent_as_psycopg_sends_it() -> None:
+    copy = RecordingCopy()
+
+    copy_price_rows(copy, [Located(PriceEvent("x", BTC, START, Decimal("sNaN")), 0, 0)])  # type: ignore[arg-type]
+
+    assert copy.text == []
+    assert len(copy.rows) == 1
+
+
+def test_plain_rows_are_sent_as_preformatted_text_with_the_pair_for_staging() -> None:
+    copy = RecordingCopy()
+
+    copy_price_rows(copy, [price(0, BTC, 5)], pair="btcusd")  # type: ignore[arg-type]
+
+    event = price(0, BTC, 5).event
+    assert copy.rows == []
+    assert copy.text == [f"btcusd\t1000.25\tcryptowatch\tcoinbase-pro\t{START}\t{event.event_id}\t0\t5\n"]
