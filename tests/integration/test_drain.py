@@ -15,7 +15,7 @@ from franz_ivan.drain import Drain, DrainLimits, consumer_settings
 from franz_ivan.events import AllowanceEvent, Event, Market, PriceEvent, event_id_for
 from franz_ivan.pending import pending_events
 from franz_ivan.publish import ensure_topic, publish
-from franz_ivan.store import PriceStore
+from franz_ivan.store import Batch, Located, PriceStore
 
 pytestmark = pytest.mark.integration
 
@@ -154,3 +154,23 @@ def test_stored_rows_carry_their_topic_position(kafka: dict[str, Any], pg: Any, 
     partitions = {partition for partition, _ in positions}
     assert len(partitions) == 1, "one market's events share a partition (keyed by market)"
     assert sorted(offset for _, offset in positions) == sorted({offset for _, offset in positions})
+
+
+def test_a_store_reused_after_a_failed_write_creates_its_tables_again(pg: Any, topic: str) -> None:
+    """A table created inside a rolled-back transaction is gone; the store must not assume it exists."""
+    store = PriceStore(pg, topic, GROUP)
+    store.prepare()
+    [(_, event), _] = price_events(0, MARKETS[:1])
+    # The offsets table refuses partition -1, so the write fails after the table was created.
+    pg.execute(
+        "ALTER TABLE crypto_prices_consumer_offsets ADD CONSTRAINT no_negative CHECK (kafka_partition >= 0)"
+    )
+    pg.commit()
+    doomed = Batch(prices=[Located(event, 0, 0)], next_offsets={-1: 0})
+    with pytest.raises(Exception, match="no_negative"):
+        store.write(doomed)
+    assert rows(pg, "SELECT to_regclass('btcusd') IS NULL") == [(True,)]
+
+    counts = store.write(Batch(prices=[Located(event, 0, 0)], next_offsets={0: 1}))
+    assert counts.prices == 1
+    assert rows(pg, "SELECT count(*) FROM btcusd") == [(1,)]
