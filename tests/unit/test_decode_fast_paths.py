@@ -8,18 +8,10 @@ from typing import Any
 
 import pytest
 
+from devtools.faults import SAMPLE_BODY
 from franz_ivan.events import AllowanceEvent, EventError, Market, PriceEvent, decode, market_of
 
-BODY = {
-    "schema_version": 1,
-    "type": "price",
-    "event_id": "0b0e8f0e-3c1a-5d4e-9f6a-1b2c3d4e5f60",
-    "source": "cryptowatch",
-    "exchange": "coinbase-pro",
-    "pair": "btcusd",
-    "observed_at": "2026-11-27T18:00:00.123456Z",
-    "price": "24063.4",
-}
+BODY = SAMPLE_BODY
 
 
 def raw(**changes: object) -> bytes:
