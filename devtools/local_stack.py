@@ -182,12 +182,16 @@ def local_postgres(database: str) -> Postgres:
 def forget_positions(postgres: Postgres) -> None:
     """A new memory broker has an empty log: positions stored against an earlier one no longer apply.
 
-    Rows already stored stay; their event ids keep a replay from doubling them.
+    The same as ``python -m franz_ivan.replay`` for the pipeline's topic: rows already stored stay,
+    and their event ids keep the re-read from doubling them.
     """
+    from franz_ivan.settings import CONSUMER_GROUP, topic
+    from franz_ivan.store import PriceStore
+
     with postgres.connect() as conn:
-        exists = conn.execute("SELECT to_regclass('crypto_prices_consumer_offsets')").fetchone()
-        if exists and exists[0]:
-            conn.execute("DELETE FROM crypto_prices_consumer_offsets")
+        store = PriceStore(conn, topic(), CONSUMER_GROUP)
+        store.prepare()
+        store.reset_offsets()
 
 
 def drop_database(server: Postgres, database: str) -> None:

@@ -3,12 +3,12 @@
 Starts Tansu, uses the local PostgreSQL database ``crypto_prices``, starts the local price API as a
 process (unless ``--api-url`` names a real one), then the four Airflow 3 components — scheduler
 (LocalExecutor), triggerer, dag-processor and api-server — on a project-local ``AIRFLOW_HOME``
-(``.airflow-local/up``) with SQLite metadata. Both DAGs are unpaused, so the producer runs every
-minute and the sensor-triggered consumer stores what it publishes, with nobody touching anything.
+(``.airflow-local/up``) with its metadata in the local PostgreSQL (:func:`metadata_database`).
+Both DAGs are unpaused, so the producer runs every minute and the sensor-triggered consumer stores
+what it publishes, with nobody touching anything.
 
-Airflow 3 runs the LocalExecutor on SQLite (the SequentialExecutor is gone and nothing ties the
-executor to the database any more), so no metadata server is needed. Every process is started in
-its own process group and the whole group is stopped on exit, Ctrl-C and errors included.
+Every process is started in its own process group and the whole group is stopped on exit, Ctrl-C
+and errors included.
 
 ``--measure-freshness N`` runs the same stack for ``N`` scheduled producer runs, then prints the
 p50/p95 of freshness — ``"timestamp"`` (recorded by PostgreSQL) minus ``observed_at`` — and stops.
@@ -17,6 +17,7 @@ p50/p95 of freshness — ``"timestamp"`` (recorded by PostgreSQL) minus ``observ
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -26,7 +27,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, closing, contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +40,7 @@ from devtools.local_stack import (
     Stack,
     StackError,
     free_port,
+    local_postgres,
     running_stack,
     wait_for_port,
 )
@@ -195,37 +197,24 @@ def passwords_file(airflow_home: Path) -> Path:
     return airflow_home / "simple_auth_manager_passwords.json"
 
 
-SQLITE_PREFIX = "sqlite:///"
-SQLITE_BUSY = 60
-"""How long a write waits for SQLite's lock before failing: four components share one file."""
+def metadata_database(airflow_home: Path) -> str:
+    """The PostgreSQL database holding this Airflow home's metadata (one per home, kept between starts).
 
-
-def sqlite_path(env: dict[str, str]) -> Path:
-    """The metadata database file of an environment from :meth:`Stack.airflow_env`."""
-    url = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
-    if not url.startswith(SQLITE_PREFIX):
-        raise StackError(f"expected SQLite metadata, got {url!r}")
-    return Path(url.removeprefix(SQLITE_PREFIX).split("?", 1)[0])
-
-
-def use_write_ahead_log(database: Path) -> None:
-    """Switch the SQLite file to WAL (it stays so): readers then never block the one writer."""
-    import sqlite3
-
-    with closing(sqlite3.connect(database)) as conn:
-        (mode,) = conn.execute("PRAGMA journal_mode=WAL").fetchone()
-    if mode != "wal":
-        raise StackError(f"SQLite kept journal mode {mode!r} for {database}")
+    Four components write the metadata at once. On SQLite the busy two-core machine saw one of them
+    hold the write lock for over a minute, stalling the API and the triggerer, so the long-running
+    services use the local PostgreSQL server, as a real deployment does.
+    """
+    return "airflow_meta_" + hashlib.sha256(str(airflow_home.resolve()).encode()).hexdigest()[:12]
 
 
 def services_env(stack: Stack, port: int) -> dict[str, str]:
     """The stack's Airflow environment plus what the long-running components need to work together."""
-    env = stack.airflow_env()
+    server = local_postgres(metadata_database(stack.airflow_home))
     return {
-        **env,
-        # SQLite's default wait of 5 s is too short when a 2-core machine is busy: writes failed
-        # with "database is locked" (HTTP 500 from the API) before this.
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"{SQLITE_PREFIX}{sqlite_path(env)}?timeout={SQLITE_BUSY}",
+        **stack.airflow_env(),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": (
+            f"postgresql+psycopg2://{server.user}@{server.host}:{server.port}/{server.database}"
+        ),
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         # Tasks report to the API; under load an answer took over the default 5 s, the task's
         # client sent its start again, and the scheduler failed the task over the duplicate.
@@ -402,9 +391,9 @@ def airflow_services(stack: Stack, port: int, startup_timeout: float = STARTUP_S
     Every component is stopped again (its whole process group) when the block ends, however it ends.
     """
     ensure_port_free(port)
-    stack.migrate()
     env = services_env(stack, port)
-    use_write_ahead_log(sqlite_path(env))
+    stack.airflow_home.mkdir(parents=True, exist_ok=True)
+    stack.airflow("db", "migrate", env=env)
     password = admin_password(stack.airflow_home)
     airflow_bin = str(Path(sys.executable).parent / "airflow")
     with ExitStack() as stops:

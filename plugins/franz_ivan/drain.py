@@ -262,8 +262,9 @@ class Drain:
                 to_batch_item(message, self.batch)
                 self.result.events += 1
             elif error.code() == KafkaError._PARTITION_EOF:
-                self.resume_at.pop(position(message)[0], None)
-                self.at_end.add(position(message)[0])
+                partition = position(message)[0]
+                self.resume_at.pop(partition, None)
+                self.at_end.add(partition)
             elif message.topic() is None and not error.fatal():
                 # The client reconnects by itself (broker restarting, connection reset); a broker
                 # that stays away is caught by stall_seconds, so these count as no progress.

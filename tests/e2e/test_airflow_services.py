@@ -29,6 +29,7 @@ from devtools.up import (
     TopicEvent,
     airflow_services,
     create_topic,
+    metadata_database,
     stored_event_ids,
     wait_until,
     wait_until_drained,
@@ -70,6 +71,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                 yield Live(airflow, price_api)
         finally:
             drop_database(stack.postgres, database)
+            drop_database(stack.postgres, metadata_database(home))
 
 
 def finished_run(live: Live, run_id: str) -> dict[str, Any]:
