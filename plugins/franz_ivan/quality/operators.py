@@ -8,7 +8,6 @@ from typing import Any, NoReturn
 
 from airflow.providers.common.sql.operators.sql import SQLThresholdCheckOperator
 
-from franz_ivan.quality.checks import CheckResult, record_results
 from franz_ivan.settings import POSTGRES_CONN_ID
 
 
@@ -42,6 +41,7 @@ class RecordedThresholdCheckOperator(SQLThresholdCheckOperator):
     def push(self, meta_data: dict[str, Any]) -> None:
         """Record the verdict (the stock operator only logs it here)."""
         from franz_ivan.clients import connect_postgres
+        from franz_ivan.quality.checks import CheckResult, record_results
 
         figure, low, high = meta_data["result"], meta_data["min_threshold"], meta_data["max_threshold"]
         passed = bool(meta_data["within_threshold"])
