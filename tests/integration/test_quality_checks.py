@@ -178,3 +178,53 @@ def test_consumer_lag_fails_only_above_its_threshold_while_growing(pg: Any) -> N
         (CONSUMER_LAG,),
     ).fetchall()
     assert [status for (status,) in statuses] == ["pass", "fail", "pass", "pass", "pass"]
+
+
+def test_consumer_lag_is_measured_on_the_real_topic_and_clears_after_a_drain(
+    pg: Any, broker: Any, database: Any, topic: str
+) -> None:
+    from confluent_kafka import Consumer
+
+    from devtools.faults import DrainTarget, create_topic, drain_once, make_feed, produce
+    from franz_ivan.drain import DrainLimits, consumer_settings
+    from franz_ivan.pending import pending_events
+    from franz_ivan.store import PriceStore
+
+    group = "crypto_prices_consumer"
+    create_topic(broker.bootstrap, topic, 2)
+    prepare_tables(pg)
+    config = parse_config('{"consumer_lag_max_events": 0}')
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, **consumer_settings(group)})
+    store = PriceStore(pg, topic, group)
+    store.prepare()
+
+    def lag_check() -> CheckResult:
+        result = check_consumer_lag(pg, config, topic, pending_events(consumer, store))
+        record_results(pg, [result], "test")
+        return result
+
+    try:
+        produce(broker.bootstrap, topic, make_feed(40, run="lag-1").messages)
+        first = lag_check()
+        produce(broker.bootstrap, topic, make_feed(40, run="lag-2").messages)
+        second = lag_check()
+        target = DrainTarget(
+            broker.bootstrap,
+            f"host={database.host} port={database.port} user={database.user} dbname={database.database}",
+            topic,
+            group,
+        )
+        drain_once(target, DrainLimits(stall_seconds=10))
+        drained = lag_check()
+    finally:
+        consumer.close()
+
+    assert first.passed, "no earlier figure: not known to grow"
+    assert first.observed is not None
+    assert first.observed > 0
+    assert not second.passed
+    assert second.observed is not None
+    assert second.observed > first.observed
+    assert f"({first.observed} at the previous check; over the threshold of 0 events" in second.message
+    assert drained.passed
+    assert drained.observed == 0
