@@ -3,8 +3,8 @@
 Each check returns one :class:`CheckResult` per market (or pair, source, topic) it judged. The DAG
 records them all in ``crypto_prices_quality_results`` and, if any failed, calls the notifier and
 fails the task with a message naming each market, its figure and the threshold
-(:func:`finish_check`). The checks read the clock only through ``as_of``, so a test can judge an
-hour of stored prices as of any moment.
+(:func:`franz_ivan.quality.runner.run_check`). The checks read the clock only through ``as_of``,
+so a test can judge an hour of stored prices as of any moment.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
@@ -69,6 +69,10 @@ def _result(
     return CheckResult(check, market, figure, _figure(threshold), passed, message)
 
 
+def _utc(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
 def price_tables(conn: psycopg.Connection) -> list[str]:
     """The pair tables that exist now."""
     return [name for (name,) in conn.execute(read_sql("quality_price_tables")).fetchall()]
@@ -95,7 +99,7 @@ def check_staleness(
         ):
             unchanged[f"{source}:{exchange}:{pair}"] = (
                 minutes,
-                f"{price} since {since:%H:%M:%S}, newest row {newest:%H:%M:%S}",
+                f"{price} since {_utc(since)}, newest row {_utc(newest)}",
             )
     results = []
     for market in markets:
@@ -130,7 +134,7 @@ def check_spikes(conn: psycopg.Connection, config: QualityConfig, as_of: datetim
             limit = config.for_market(market).spike_percent
             passed = percent is not None and percent <= limit
             message = (
-                f"{market.key}: price {value} at {observed_at:%Y-%m-%d %H:%M:%S} is {percent:.2f} % from "
+                f"{market.key}: price {value} at {_utc(observed_at)} is {percent:.2f} % from "
                 f"the {config.spike_window_minutes}-min median {median:.8g} "
                 f"({'within' if passed else 'over'} the threshold of {limit:g} %)"
             )
