@@ -214,7 +214,11 @@ class ApiState:
 
     def price_now(self, pair: str, source: str = "cryptowatch") -> Decimal:
         """A price that drifts by up to 1 % over minutes, so consecutive rows differ."""
-        drift = Decimal(str(round(math.sin(time.time() / 37.0) / 100, 6))) + SOURCE_SPREAD[source]
+        return self.price_at(pair, source, time.time())
+
+    def price_at(self, pair: str, source: str, moment: float) -> Decimal:
+        """What :meth:`price_now` answers at ``moment`` (epoch seconds): for seeding history."""
+        drift = Decimal(str(round(math.sin(moment / 37.0) / 100, 6))) + SOURCE_SPREAD[source]
         return (self.prices[pair] * (1 + drift)).quantize(self.prices[pair])
 
     def charge(self) -> dict[str, Any] | None:

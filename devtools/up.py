@@ -50,7 +50,8 @@ if TYPE_CHECKING:
 
 PRODUCER = "crypto_prices_producer"
 CONSUMER = "crypto_prices_consumer"
-DAG_IDS = (PRODUCER, CONSUMER)
+QUALITY = "crypto_prices_quality"
+DAG_IDS = (PRODUCER, CONSUMER, QUALITY)
 SENSOR_TASK = "wait_for_events"
 COMPONENTS = ("api-server", "dag-processor", "triggerer", "scheduler")
 """In start order; they stop in reverse, the scheduler first while the API still serves its tasks."""
@@ -410,6 +411,7 @@ def airflow_services(stack: Stack, port: int, startup_timeout: float = STARTUP_S
         airflow.api.set_paused(CONSUMER, False)
         airflow.wait_for_listening_consumer(startup_timeout)
         airflow.api.set_paused(PRODUCER, False)
+        airflow.api.set_paused(QUALITY, False)
         yield airflow
 
 

@@ -43,7 +43,11 @@ def dag_bag(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def test_every_file_holds_one_dag_named_after_it(dag_bag: Any) -> None:
     assert dag_bag.import_errors == {}
     assert sorted(dag_bag.dag_ids) == sorted(path.stem for path in DAG_FILES)
-    assert set(dag_bag.dag_ids) == {"crypto_prices_producer", "crypto_prices_consumer"}
+    assert set(dag_bag.dag_ids) == {
+        "crypto_prices_producer",
+        "crypto_prices_consumer",
+        "crypto_prices_quality",
+    }
 
 
 def test_policy_owner_tags_retries_docs(dag_bag: Any) -> None:
@@ -70,6 +74,22 @@ def test_consumer_is_continuous_with_one_run_and_a_bounded_deferrable_sensor(dag
 def test_producer_runs_every_minute_by_default(dag_bag: Any) -> None:
     dag = dag_bag.dags["crypto_prices_producer"]
     assert dag.schedule == "* * * * *"
+
+
+def test_quality_runs_after_each_drain_and_every_five_minutes(dag_bag: Any) -> None:
+    from airflow.sdk import AssetOrTimeSchedule
+
+    from franz_ivan.lineage import database_asset
+
+    dag = dag_bag.dags["crypto_prices_quality"]
+    assert isinstance(dag.timetable, AssetOrTimeSchedule)
+    assert dag.timetable.timetable.expression == "*/5 * * * *"
+    assert database_asset().uri in str(dag.timetable.asset_condition)
+    assert dag.max_active_runs == 1
+    checks = {"staleness", "spike", "divergence", "allowance", "consumer_lag", "dead_letters"}
+    assert {task.task_id for task in dag.tasks} == {"load_settings", *checks}
+    for task_id in checks:
+        assert dag.get_task(task_id).upstream_task_ids == {"load_settings"}
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda path: path.name)

@@ -27,6 +27,7 @@ from psycopg import sql
 
 from devtools.local_stack import Postgres, drop_database, local_postgres
 from franz_ivan.events import AllowanceEvent, Market, PriceEvent
+from franz_ivan.settings import read_sql
 from franz_ivan.store import Batch, DeadLetter, Located, PriceStore
 from tests.deploy.deploy_files import DASHBOARDS, PROVISIONING, ROOT
 from tests.deploy.grafana_sql import QueryContext, expand, format_interval, rfc3339nano
@@ -91,10 +92,24 @@ class Letter:
 
 
 @dataclass(frozen=True)
+class Verdict:
+    """A row of crypto_prices_quality_results, as the quality DAG writes it."""
+
+    checked_at: datetime
+    check: str
+    market: str
+    status: str
+    observed: Decimal
+    threshold: Decimal
+    message: str
+
+
+@dataclass(frozen=True)
 class PipelineData:
     now: datetime
     observations: list[Observation]
     letters: list[Letter]
+    verdicts: list[Verdict]
 
     def prices(self, pair: str) -> list[Observation]:
         return [item for item in self.observations if item.market.pair == pair]
@@ -174,7 +189,72 @@ def write_pipeline_data(conn: Any, now: datetime) -> PipelineData:
                 " WHERE kafka_partition = %s AND kafka_offset = %s",
                 (letter.recorded, letter.partition, letter.offset),
             )
-    return PipelineData(now, observations, letters)
+    verdicts = write_quality_verdicts(conn, now)
+    return PipelineData(now, observations, letters, verdicts)
+
+
+def write_quality_verdicts(conn: Any, now: datetime) -> list[Verdict]:
+    """Three runs of the quality DAG: five hours ago (outside the time range), 10 and 5 minutes ago."""
+    verdicts = [
+        Verdict(
+            now - timedelta(hours=5),
+            "spike",
+            "kraken:kraken:btcusd",
+            "fail",
+            Decimal(900),
+            Decimal(10),
+            "old",
+        ),
+        Verdict(
+            now - timedelta(minutes=10),
+            "spike",
+            "kraken:kraken:btcusd",
+            "fail",
+            Decimal(906),
+            Decimal(10),
+            "x",
+        ),
+        Verdict(
+            now - timedelta(minutes=10),
+            "staleness",
+            "kraken:kraken:ethusd",
+            "pass",
+            Decimal(1),
+            Decimal(10),
+            "y",
+        ),
+        Verdict(now - timedelta(minutes=10), "divergence", "btcusd", "pass", Decimal("0.1"), Decimal(2), "z"),
+        Verdict(
+            now - timedelta(minutes=5), "spike", "kraken:kraken:btcusd", "pass", Decimal(1), Decimal(10), "ok"
+        ),
+        Verdict(
+            now - timedelta(minutes=5),
+            "staleness",
+            "kraken:kraken:ethusd",
+            "fail",
+            Decimal(21),
+            Decimal(10),
+            "w",
+        ),
+    ]
+    with conn.transaction():
+        conn.execute(read_sql("quality_create_results"))
+        for verdict in verdicts:
+            conn.execute(
+                "INSERT INTO crypto_prices_quality_results (checked_at, check_name, market, observed_value,"
+                " threshold, status, message, dag_run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    verdict.checked_at,
+                    verdict.check,
+                    verdict.market,
+                    verdict.observed,
+                    verdict.threshold,
+                    verdict.status,
+                    verdict.message,
+                    f"run-{verdict.checked_at:%H%M}",
+                ),
+            )
+    return verdicts
 
 
 @pytest.fixture
@@ -260,6 +340,17 @@ def expect_recorded(data: PipelineData, context: QueryContext, pair: str | None)
     )
 
 
+def expect_quality(data: PipelineData, context: QueryContext, pair: str | None) -> list[tuple[Any, ...]]:
+    latest: dict[tuple[str, str], Verdict] = {}
+    for verdict in sorted(data.verdicts, key=lambda verdict: verdict.checked_at):
+        if in_range(verdict.checked_at, context):
+            latest[verdict.check, verdict.market] = verdict
+    return [
+        (v.checked_at, v.check, v.market, v.status, v.observed, v.threshold, v.message)
+        for v in sorted(latest.values(), key=lambda v: (v.status == "pass", v.check, v.market))
+    ]
+
+
 EXPECTED: dict[str, Callable[[PipelineData, QueryContext, str | None], list[tuple[Any, ...]]]] = {
     "Freshness: seconds since the newest row, per pair": expect_freshness,
     "Rows stored per minute, per pair": expect_rows_per_minute,
@@ -267,6 +358,7 @@ EXPECTED: dict[str, Callable[[PipelineData, QueryContext, str | None], list[tupl
     "Newest dead letters": expect_newest_dead_letters,
     "Allowance remaining, per source": expect_remaining,
     "API cost, per source": expect_cost,
+    "Data quality: latest verdict per check and market": expect_quality,
     "$pair: price per exchange": expect_prices,
     "$pair as recorded (the original dashboard's query)": expect_recorded,
 }

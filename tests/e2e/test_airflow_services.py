@@ -25,6 +25,7 @@ from devtools.up import (
     ADMIN,
     CONSUMER,
     PRODUCER,
+    QUALITY,
     Airflow,
     TopicEvent,
     airflow_services,
@@ -197,3 +198,40 @@ def test_trigger_in_the_browser_runs_the_producer_and_its_rows_arrive(live: Live
     assert (run["run_type"], run["state"], run["triggering_user_name"]) == ("manual", "success", ADMIN)
     assert_stored_exactly_once(live, wait_until_drained(airflow, timeout=RUN_SECONDS))
     assert Path(screenshot).stat().st_size > 0
+
+
+def test_the_quality_dag_judges_the_running_pipeline_without_a_false_alarm(live: Live) -> None:
+    """Unpaused like the others; triggered here so the test need not wait for its 5-minute slot."""
+    api = live.airflow.api
+
+    def a_successful_producer_run() -> bool | None:
+        live.airflow.check_alive()
+        return True if any(run["state"] == "success" for run in api.dag_runs(PRODUCER)) else None
+
+    wait_until(a_successful_producer_run, 2 * RUN_SECONDS, "a successful producer run", interval=3)
+    wait_until_drained(live.airflow, timeout=RUN_SECONDS)
+    run_id = api.trigger(QUALITY)["dag_run_id"]
+
+    def finished() -> dict[str, Any] | None:
+        live.airflow.check_alive()
+        run = api.dag_run(QUALITY, run_id)
+        return run if run["state"] in {"success", "failed"} else None
+
+    run = wait_until(finished, 2 * RUN_SECONDS, f"quality run {run_id} to finish", interval=2)
+    with live.airflow.stack.postgres.connect() as conn:
+        verdicts = conn.execute(
+            "SELECT check_name, market, status, message FROM crypto_prices_quality_results"
+            " WHERE dag_run_id = %s",
+            (run_id,),
+        ).fetchall()
+    assert [row for row in verdicts if row[2] != "pass"] == []
+    assert run["state"] == "success"
+    judged = {(check, market) for check, market, _, _ in verdicts}
+    assert {("staleness", f"cryptowatch:{market}") for market in MARKETS} <= judged
+    assert {check for check, _ in judged} == {
+        "staleness",
+        "spike",
+        "allowance",
+        "consumer_lag",
+        "dead_letters",
+    }  # no divergence: each pair has one market here

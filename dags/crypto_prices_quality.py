@@ -1,0 +1,84 @@
+"""
+### Crypto prices quality
+
+Judges the stored prices and the pipeline around them, records every verdict in the table
+`crypto_prices_quality_results` (shown in Grafana and on the UI page), and fails the check's task,
+after calling the alerts notifier (connection `crypto_prices_alerts`), when a market fails:
+
+- **staleness**: a configured market showed no new price (no row, or the same price) for N minutes;
+- **spike**: a recent price is far from the rolling median of its market's prices;
+- **divergence**: the markets of one pair disagree beyond Y % in the same minutes;
+- **allowance**: a source's API allowance is near exhaustion;
+- **dead_letters**: dead letters appeared since the previous check (common-sql threshold check);
+- **consumer_lag**: events not stored yet are above a threshold and growing.
+
+Thresholds: defaults in code, overridden per market, pair or source by the Variable
+`crypto_prices_quality` (docs/quality.md). Runs after each drain that stored something (the
+database Asset) and every 5 minutes, so a consumer that stopped is noticed too.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, get_current_context, task
+
+from franz_ivan.lineage import database_asset
+from franz_ivan.quality.operators import RecordedThresholdCheckOperator
+from franz_ivan.settings import POSTGRES_CONN_ID, SQL_DIR
+
+
+@dag(
+    dag_id="crypto_prices_quality",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("*/5 * * * *", timezone="UTC"), assets=[database_asset()]
+    ),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(minutes=10),
+    doc_md=__doc__,
+    template_searchpath=[str(SQL_DIR)],
+    tags=["crypto_prices", "quality", "postgres"],
+    default_args={
+        "owner": "franz-ivan",
+        # Retries are for a database or broker that did not answer; a failed check is not retried.
+        "retries": 2,
+        "retry_delay": timedelta(seconds=15),
+        "execution_timeout": timedelta(minutes=5),
+    },
+)
+def crypto_prices_quality() -> None:
+    @task
+    def load_settings() -> dict[str, Any]:
+        """Create the results table if missing; read the thresholds and the markets."""
+        from franz_ivan.quality.runner import load_settings
+
+        return load_settings()
+
+    @task
+    def check(check: str, settings: dict[str, Any]) -> dict[str, int]:
+        """Run one check, record its verdicts, and fail naming market, figure and threshold."""
+        from franz_ivan.quality.runner import run_check
+
+        return run_check(check, settings, get_current_context())
+
+    settings = load_settings()
+    for name in ("staleness", "spike", "divergence", "allowance", "consumer_lag"):
+        check.override(task_id=name)(name, settings)
+    dead_letters = RecordedThresholdCheckOperator(
+        task_id="dead_letters",
+        conn_id=POSTGRES_CONN_ID,
+        sql="quality_dead_letters.sql",
+        min_threshold=0,
+        max_threshold="{{ ti.xcom_pull(task_ids='load_settings')['dead_letters_max'] }}",
+        check_name="dead_letters",
+        market="{{ ti.xcom_pull(task_ids='load_settings')['topic'] }}",
+        description="dead letters appeared since the previous check",
+    )
+    settings >> dead_letters
+
+
+crypto_prices_quality()

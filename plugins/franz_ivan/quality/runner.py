@@ -1,0 +1,125 @@
+"""What the quality DAG's tasks do: read the settings, run one check, record it, alarm, fail.
+
+A failing check records its verdicts first, then calls the notifier (``WebhookNotifier`` on the
+``crypto_prices_alerts`` connection, a logged no-op without it), then fails its task with
+:class:`DataQualityError`, which Airflow does not retry: the data will not change by asking again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from franz_ivan.quality.checks import (
+    ALLOWANCE,
+    CONSUMER_LAG,
+    DIVERGENCE,
+    SPIKE,
+    STALENESS,
+    CheckResult,
+    check_allowance,
+    check_consumer_lag,
+    check_divergence,
+    check_spikes,
+    check_staleness,
+    failure_message,
+    prepare_tables,
+    record_results,
+)
+from franz_ivan.quality.config import QUALITY_VARIABLE, QualityConfig, parse_config
+from franz_ivan.settings import CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID
+
+log = logging.getLogger(__name__)
+
+
+class DataQualityError(AirflowFailException):
+    """A quality check failed; the message names each market, its figure and the threshold."""
+
+
+def load_settings() -> dict[str, Any]:
+    """Create the tables if missing; the settings and market keys the checks run with (small XCom)."""
+    from airflow.sdk import Variable
+
+    from franz_ivan.clients import connect_postgres
+    from franz_ivan.markets import parse_markets
+    from franz_ivan.settings import DEFAULT_MARKETS, MARKETS_VARIABLE, topic
+
+    config = parse_config(Variable.get(QUALITY_VARIABLE, default=None))
+    markets = parse_markets(Variable.get(MARKETS_VARIABLE, default=json.dumps(DEFAULT_MARKETS)))
+    with connect_postgres(POSTGRES_CONN_ID) as conn:
+        prepare_tables(conn)
+    return {
+        "config": config.as_json(),
+        "markets": [market.key for market in markets],
+        "topic": topic(),
+        "dead_letters_max": config.dead_letters_max,
+    }
+
+
+def _judge(
+    check: str, conn: Any, config: QualityConfig, markets: Sequence[str], topic: str
+) -> list[CheckResult]:
+    from franz_ivan.markets import parse_market
+
+    as_of = datetime.now(UTC)
+    if check == STALENESS:
+        return check_staleness(conn, config, [parse_market(key) for key in markets], as_of)
+    if check == SPIKE:
+        return check_spikes(conn, config, as_of)
+    if check == DIVERGENCE:
+        return check_divergence(conn, config, as_of)
+    if check == ALLOWANCE:
+        return check_allowance(conn, config, as_of)
+    if check == CONSUMER_LAG:
+        return [check_consumer_lag(conn, config, topic, _pending_events(topic))]
+    raise ValueError(f"unknown quality check {check!r}")
+
+
+def _pending_events(topic: str) -> dict[int, int]:
+    from franz_ivan.triggers import PendingWatcher
+
+    watcher = PendingWatcher(topic, CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID)
+    try:
+        return watcher.pending()
+    finally:
+        watcher.close()
+
+
+def run_check(check: str, settings: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, int]:
+    """Run ``check``, record its verdicts, and fail (after notifying) if any market failed.
+
+    :param check: one of the check names of :mod:`franz_ivan.quality.checks`.
+    :param settings: what :func:`load_settings` returned.
+    :param context: the task's Airflow context (for the run id and the notifier).
+    """
+    from franz_ivan.clients import connect_postgres
+
+    config = parse_config(settings["config"])
+    with connect_postgres(POSTGRES_CONN_ID) as conn:
+        results = _judge(check, conn, config, settings["markets"], settings["topic"])
+        record_results(conn, results, context.get("run_id"))
+    for result in results:
+        log.info("%s %s: %s", check, "pass" if result.passed else "FAIL", result.message)
+    fail_if_any_failed(check, results, context)
+    return {"passed": sum(result.passed for result in results), "failed": sum(not r.passed for r in results)}
+
+
+def fail_if_any_failed(check: str, results: Sequence[CheckResult], context: Mapping[str, Any]) -> None:
+    """Notify and raise :class:`DataQualityError` if any of ``results`` failed."""
+    message = failure_message(check, results)
+    if message is None:
+        return
+    alarm(message, context)
+    raise DataQualityError(message)
+
+
+def alarm(message: str, context: Mapping[str, Any]) -> None:
+    """Send ``message`` through the alerts notifier."""
+    from franz_ivan.notifications import WebhookNotifier
+
+    WebhookNotifier(message=message).notify(context)
