@@ -43,6 +43,10 @@
     }
   }
 
+  function when(iso) {
+    return iso ? new Date(iso).toLocaleString() : null;
+  }
+
   function age(seconds) {
     if (seconds === null) return "no data for 7 d";
     if (seconds < 120) return `${seconds.toFixed(0)} s`;
@@ -54,23 +58,23 @@
     fillTable(
       "freshness",
       overview.freshness,
-      (m) => [[m.pair], [m.source], [m.exchange], [m.newest_observed_at], [age(m.age_seconds), "number"]],
+      (m) => [[m.pair], [m.source], [m.exchange], [when(m.newest_observed_at)], [age(m.age_seconds), "number"]],
       (m) => (m.age_seconds === null || m.age_seconds > STALE_SECONDS ? "stale" : ""),
     );
     fillTable("allowance", overview.allowance, (a) => [
-      [a.source], [a.remaining, "number"], [a.cost, "number"], [a.observed_at],
+      [a.source], [a.remaining, "number"], [a.cost, "number"], [when(a.observed_at)],
     ]);
     const dead = overview.dead_letters_24h;
     document.getElementById("dead-letter-count").textContent = String(dead.count);
     fillTable("dead-letters", dead.latest, (d) => [
-      [d.timestamp], [d.topic], [d.partition, "number"], [d.offset, "number"], [d.error],
+      [when(d.timestamp)], [d.topic], [d.partition, "number"], [d.offset, "number"], [d.error],
     ]);
     const checks = overview.failing_checks;
     document.getElementById("quality-card").hidden = checks === null;
     if (checks !== null) {
       document.getElementById("failing-count").textContent = String(checks.length);
       fillTable("failing-checks", checks, (c) => [
-        [c.checked_at], [c.check_name], [c.market], [c.observed_value, "number"], [c.threshold, "number"], [c.message],
+        [when(c.checked_at)], [c.check_name], [c.market], [c.observed_value, "number"], [c.threshold, "number"], [c.message],
       ]);
     }
   }
@@ -132,7 +136,12 @@
       columns.push(closes);
       if (line.kind === "candle") candleSeries.push({ index: n + 1, ohlc });
     });
-    return { columns, candleSeries };
+    const values = columns.slice(1).flat().concat(candleSeries.flatMap((c) => c.ohlc.flat()));
+    const known = values.filter((v) => v !== null && Number.isFinite(v));
+    const low = Math.min(...known);
+    const high = Math.max(...known);
+    const pad = Math.max((high - low) * 0.05, Math.abs(high) * 0.0005, 1e-9);
+    return { columns, candleSeries, yRange: known.length ? [low - pad, high + pad] : null };
   }
 
   function lineLabel(line) {
@@ -160,13 +169,13 @@
       section.append(title, chart, table, note);
       document.getElementById("charts").appendChild(section);
     }
-    const { columns, candleSeries } = chartData(prices);
+    const { columns, candleSeries, yRange } = chartData(prices);
     const series = [{}].concat(
       prices.lines.map((line, n) => ({
         label: `${lineLabel(line)}${line.kind === "candle" ? " (candles)" : ""}`,
         stroke: COLORS[n % COLORS.length],
         width: 1.5,
-        spanGaps: false,
+        spanGaps: true,
         ...(line.kind === "candle" ? { paths: () => null, points: { show: false } } : {}),
       })),
     );
@@ -178,7 +187,10 @@
         width: Math.max(480, chartBox.clientWidth || document.body.clientWidth - 60),
         height: 280,
         series,
-        scales: { x: { time: true, range: [prices.since, prices.until] } },
+        scales: {
+          x: { time: true, range: [prices.since, prices.until] },
+          ...(yRange ? { y: { range: yRange } } : {}),
+        },
         axes: [{}, { size: 80 }],
         hooks: { draw: [(u) => drawCandles(u, candleSeries)] },
       },
