@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 BIN_ORIGIN: Final = datetime(1970, 1, 1, tzinfo=UTC)
 """Bins start at whole multiples of their width since the epoch, so a chart's points stay put."""
 FRESHNESS_WINDOW: Final = timedelta(days=7)
-"""How far back freshness and allowance look: the longest chart range; older markets show as silent."""
+"""How far back freshness looks: the longest chart range; a pair silent for longer shows as silent."""
+ALLOWANCE_WINDOW: Final = timedelta(hours=24)
+"""How far back the allowance looks: a budget figure older than a day says nothing about today's."""
 DEAD_LETTER_WINDOW: Final = timedelta(hours=24)
 MAX_DEAD_LETTERS_LISTED: Final = 20
 MAX_ERROR_CHARS: Final = 300
@@ -149,7 +151,7 @@ def allowance(conn: psycopg.Connection, now: datetime) -> list[dict[str, Any]]:
     """Per source, the newest allowance figure: what remains of its API budget, and when it was seen."""
     if not table_exists(conn, ALLOWANCE_TABLE):
         return []
-    rows = conn.execute(read_sql("ui_allowance"), {"since": now - FRESHNESS_WINDOW}).fetchall()
+    rows = conn.execute(read_sql("ui_allowance"), {"since": now - ALLOWANCE_WINDOW}).fetchall()
     return [
         {
             "source": source,
