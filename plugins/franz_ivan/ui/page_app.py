@@ -28,7 +28,6 @@ from franz_ivan.ui.page_params import ParameterError, parse_pair, parse_range, r
 if TYPE_CHECKING:
     import psycopg
 
-URL_PREFIX: Final = "/crypto-prices"
 STATIC_DIR: Final = Path(__file__).resolve().parent / "static"
 STATIC_FILES: Final = {
     "crypto_prices.js": "text/javascript",

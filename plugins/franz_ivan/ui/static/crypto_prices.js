@@ -227,9 +227,10 @@
     try {
       const overview = await getJson("api/overview");
       showOverview(overview);
-      for (const pair of overview.pairs) {
-        showPair(pair, await getJson(`api/prices?pair=${encodeURIComponent(pair)}&range=${state.range}`));
-      }
+      const charts = await Promise.all(
+        overview.pairs.map((pair) => getJson(`api/prices?pair=${encodeURIComponent(pair)}&range=${state.range}`)),
+      );
+      overview.pairs.forEach((pair, n) => showPair(pair, charts[n]));
       if (!overview.pairs.length) setStatus("No prices stored yet.");
       else setStatus(`Range ${state.range}, as of ${new Date(overview.generated_at).toLocaleString()}`);
       document.body.dataset.loaded = state.range;
