@@ -42,8 +42,8 @@ class PriceRow:
     low: Decimal | None = None
 
 
-def create_tables(conn: Any, pairs: Iterable[str]) -> None:
-    """The shared tables and one price table per pair, with the candle columns."""
+def create_tables(conn: Any, pairs: Iterable[str], *, candle_columns: bool = True) -> None:
+    """The shared tables and one price table per pair, with the candle columns unless told otherwise."""
     from psycopg import sql
 
     from franz_ivan.events import validate_pair
@@ -54,7 +54,8 @@ def create_tables(conn: Any, pairs: Iterable[str]) -> None:
         table = sql.Identifier(validate_pair(pair))
         index = sql.Identifier(f"{pair}_observed_at_idx")
         conn.execute(sql.SQL(read_sql("create_price_table")).format(table=table, observed_at_index=index))
-        conn.execute(sql.SQL(CANDLE_COLUMNS).format(table=table))
+        if candle_columns:
+            conn.execute(sql.SQL(CANDLE_COLUMNS).format(table=table))
     conn.commit()
 
 

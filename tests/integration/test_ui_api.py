@@ -239,6 +239,32 @@ def test_candles_keep_their_own_open_high_and_low(ui: Ui) -> None:
     )
 
 
+def test_a_table_from_before_candles_is_drawn_as_ticks(ui: Ui) -> None:
+    from psycopg import sql
+
+    pair = new_pair()
+    start = floor_to(datetime.now(UTC), timedelta(minutes=1)) - timedelta(minutes=5)
+    rows = [PriceRow(start + timedelta(seconds=30 * k), Decimal(50 + k)) for k in range(6)]
+    with ui.postgres.connect() as conn:
+        create_tables(conn, [pair], candle_columns=False)
+        for n, row in enumerate(rows):
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} (value, source, exchange, observed_at, event_id, kafka_partition, "
+                    "kafka_offset) VALUES (%s, %s, %s, %s, %s, 0, %s)"
+                ).format(sql.Identifier(pair)),
+                (row.value, row.source, row.exchange, row.observed_at, uuid.uuid4(), n),
+            )
+        conn.commit()
+
+    answer = ui.json(f"/api/prices?pair={pair}&range=1h")
+
+    assert answer["lines"] == expected_lines(
+        rows, timedelta(minutes=1), datetime.fromtimestamp(answer["since"], UTC)
+    )
+    assert [point[5] for point in answer["lines"][0]["points"]] == [2, 2, 2]
+
+
 @pytest.mark.parametrize(
     ("query", "named"),
     [

@@ -34,6 +34,13 @@ DEAD_LETTER_TABLE: Final = "crypto_prices_dead_letter"
 ALLOWANCE_TABLE: Final = "cryptowatch_api_allowance"
 OFFSETS_TABLE: Final = "crypto_prices_consumer_offsets"
 QUALITY_TABLE: Final = "crypto_prices_quality_results"
+CANDLE_STAND_INS: Final = {
+    "open": "NULL::numeric",
+    "high": "NULL::numeric",
+    "low": "NULL::numeric",
+    "kind": "'tick'",
+}
+"""What the chart query reads where a price table predates the candle columns: every row a tick."""
 
 
 class PageDataError(RuntimeError):
@@ -72,7 +79,6 @@ def price_series(
 ) -> dict[str, Any]:
     """One pair's chart: per source, exchange and kind a line of ``[bin start, open, high, low, close,
     rows]`` points, oldest first. ``truncated`` says the row bound cut lines short."""
-    import psycopg
     from psycopg import sql
 
     pair = validate_pair(pair)
@@ -80,15 +86,14 @@ def price_series(
         raise LookupError(f"pair {pair!r} has no price table: nothing was stored for it yet")
     since, until = chart_window(chart_range, now)
     limit = max_rows(chart_range)
-    query = sql.SQL(read_sql("ui_prices")).format(table=sql.Identifier(pair))
+    columns = {name for (name,) in conn.execute(read_sql("ui_price_columns"), {"table": pair})}
+    candle_columns = {
+        name: sql.Identifier(name) if name in columns else sql.SQL(stand_in)
+        for name, stand_in in CANDLE_STAND_INS.items()
+    }
+    query = sql.SQL(read_sql("ui_prices")).format(table=sql.Identifier(pair), **candle_columns)
     params = {"bin": chart_range.bin, "origin": BIN_ORIGIN, "since": since, "until": until, "max_rows": limit}
-    try:
-        rows = conn.execute(query, params).fetchall()
-    except psycopg.errors.UndefinedColumn as error:
-        raise PageDataError(
-            f"price table {pair!r} lacks a column the chart needs ({error.diag.message_primary}); "
-            "it predates candles: let the consumer run once to add open, high, low, volume and kind"
-        ) from None
+    rows = conn.execute(query, params).fetchall()
     lines: dict[tuple[str, str, str], list[list[Any]]] = {}
     for bucket, source, exchange, kind, open_, high, low, close, samples in rows:
         lines.setdefault((source, exchange, kind), []).append(
