@@ -80,7 +80,7 @@ def answer(produce: Callable[[], dict[str, Any]]) -> JSONResponse:
         body = produce()
     except ParameterError as error:
         raise HTTPException(422, str(error)) from None
-    except LookupError as error:
+    except page_data.UnknownPairError as error:
         raise HTTPException(404, str(error)) from None
     except (page_data.PageDataError, DrainError, CredentialsError, ConnectionError) as error:
         raise HTTPException(503, str(error)) from None

@@ -47,6 +47,10 @@ class PageDataError(RuntimeError):
     """The database cannot answer what the page asks; the message names the table and the problem."""
 
 
+class UnknownPairError(LookupError):
+    """A valid pair that has no price table (yet)."""
+
+
 def decimal_text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
@@ -83,7 +87,7 @@ def price_series(
 
     pair = validate_pair(pair)
     if not table_exists(conn, pair):
-        raise LookupError(f"pair {pair!r} has no price table: nothing was stored for it yet")
+        raise UnknownPairError(f"pair {pair!r} has no price table: nothing was stored for it yet")
     since, until = chart_window(chart_range, now)
     limit = max_rows(chart_range)
     columns = {name for (name,) in conn.execute(read_sql("ui_price_columns"), {"table": pair})}
