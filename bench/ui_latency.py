@@ -1,6 +1,6 @@
 """Latency of the "Crypto prices" page's API over a week of 20 markets: ``python -m bench.ui_latency``.
 
-Seeds a fresh database with one price per minute for 7 days for 20 markets (10 pairs on 2
+Seeds a fresh database with one price per minute for 7 days (``--days``) for 20 markets (10 pairs on 2
 exchanges: 201,600 price rows, as many allowance rows, a few dead letters), starts Airflow's
 api-server with the plugin (SQLite metadata, simple auth manager) and a Tansu broker for the lag,
 logs in, and times sequential ``GET`` requests through HTTP keep-alive, as the page makes them.
@@ -28,7 +28,6 @@ from devtools.ui_server import PAGE_PREFIX, ui_api_server
 
 BENCH_PAIRS = PAIRS[:10]
 BENCH_EXCHANGES = EXCHANGES[:2]
-WEEK_MINUTES = 7 * 24 * 60
 
 
 def percentile(samples: Sequence[float], fraction: float) -> float:
@@ -37,15 +36,16 @@ def percentile(samples: Sequence[float], fraction: float) -> float:
     return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
 
 
-def seed_week(conn: Any, now: datetime) -> int:
-    """A price per minute per market for a week, an allowance per price, 30 dead letters; rows stored."""
+def seed(conn: Any, now: datetime, days: int = 7) -> int:
+    """A price per minute per market for ``days``, an allowance per price, 30 dead letters; rows stored."""
+    minutes = days * 24 * 60
     create_tables(conn, BENCH_PAIRS)
-    start = now.replace(second=0, microsecond=0) - timedelta(minutes=WEEK_MINUTES)
+    start = now.replace(second=0, microsecond=0) - timedelta(minutes=minutes)
     stored = 0
     for n, pair in enumerate(BENCH_PAIRS):
         rows = (
             PriceRow(start + timedelta(minutes=m, seconds=e * 7), Decimal(1000 * (n + 1) + m % 97), x, x)
-            for m in range(WEEK_MINUTES)
+            for m in range(minutes)
             for e, x in enumerate(BENCH_EXCHANGES)
         )
         stored += insert_prices(conn, pair, rows)
@@ -56,7 +56,7 @@ def seed_week(conn: Any, now: datetime) -> int:
             "kafka_partition, kafka_offset) FROM STDIN"
         ) as out,
     ):
-        for m in range(WEEK_MINUTES):
+        for m in range(minutes):
             for pair in BENCH_PAIRS:
                 for exchange in BENCH_EXCHANGES:
                     at = start + timedelta(minutes=m)
@@ -117,6 +117,7 @@ def measure(get: Callable[[str], Any], requests: int) -> list[Figure]:
 def main(argv: Sequence[str] | None = None) -> list[Figure]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--requests", type=int, default=100, help="timed requests per endpoint")
+    parser.add_argument("--days", type=int, default=7, help="days of prices to seed (7: the issue's load)")
     parser.add_argument("--runs", type=int, default=1, help="accepted for `python -m bench`; unused")
     args = parser.parse_args(argv)
     with (
@@ -126,9 +127,12 @@ def main(argv: Sequence[str] | None = None) -> list[Figure]:
     ):
         began = time.perf_counter()
         with postgres.connect() as conn:
-            rows = seed_week(conn, datetime.now(UTC))
-        print(f"Seeded {rows:,} price rows for {len(BENCH_PAIRS) * len(BENCH_EXCHANGES)} markets "
-              f"in {time.perf_counter() - began:.0f} s", flush=True)  # fmt: skip
+            rows = seed(conn, datetime.now(UTC), args.days)
+        markets = len(BENCH_PAIRS) * len(BENCH_EXCHANGES)
+        seconds = time.perf_counter() - began
+        print(
+            f"Seeded {rows:,} price rows ({args.days} d) for {markets} markets in {seconds:.0f} s", flush=True
+        )
         stack = Stack(broker, postgres, "http://unused", Path(home), topic=f"ui_bench_{uuid.uuid4().hex[:8]}")
         stack.migrate()
         with ui_api_server(stack) as server:
