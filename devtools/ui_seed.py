@@ -1,0 +1,116 @@
+"""Rows for the "Crypto prices" page: the pipeline's tables, filled directly for tests and the benchmark.
+
+The tables are created with the pipeline's own SQL (``create_schema``, ``create_price_table``); the
+candle columns other branches add (``open``, ``high``, ``low``, ``volume``, ``kind``) are added here
+where missing, exactly as their contract names them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+CANDLE_COLUMNS = (
+    "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS open numeric, ADD COLUMN IF NOT EXISTS high numeric, "
+    "ADD COLUMN IF NOT EXISTS low numeric, ADD COLUMN IF NOT EXISTS volume numeric, "
+    "ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'tick'"
+)
+QUALITY_TABLE = """
+CREATE TABLE IF NOT EXISTS crypto_prices_quality_results (
+    checked_at timestamptz, check_name text, market text, observed_value numeric,
+    threshold numeric, status text, message text, dag_run_id text
+)
+"""
+
+
+@dataclass(frozen=True)
+class PriceRow:
+    """One row of a pair's table; for a candle (``kind='candle'``) ``value`` is the close and
+    ``observed_at`` the minute's start."""
+
+    observed_at: datetime
+    value: Decimal
+    source: str = "coinbase-pro"
+    exchange: str = "coinbase-pro"
+    kind: str = "tick"
+    open: Decimal | None = None
+    high: Decimal | None = None
+    low: Decimal | None = None
+
+
+def create_tables(conn: Any, pairs: Iterable[str], *, candle_columns: bool = True) -> None:
+    """The shared tables and one price table per pair, with the candle columns unless told otherwise."""
+    from psycopg import sql
+
+    from franz_ivan.events import validate_pair
+    from franz_ivan.settings import read_sql
+
+    conn.execute(read_sql("create_schema"))
+    for pair in pairs:
+        table = sql.Identifier(validate_pair(pair))
+        index = sql.Identifier(f"{pair}_observed_at_idx")
+        conn.execute(sql.SQL(read_sql("create_price_table")).format(table=table, observed_at_index=index))
+        if candle_columns:
+            conn.execute(sql.SQL(CANDLE_COLUMNS).format(table=table))
+    conn.commit()
+
+
+def insert_prices(conn: Any, pair: str, rows: Iterable[PriceRow]) -> int:
+    """COPY ``rows`` into the pair's table (each with a new event id); returns how many."""
+    from psycopg import sql
+
+    from franz_ivan.events import validate_pair
+
+    copy = sql.SQL(
+        "COPY {} (value, source, exchange, observed_at, event_id, kafka_partition, kafka_offset, "
+        "kind, open, high, low) FROM STDIN"
+    ).format(sql.Identifier(validate_pair(pair)))
+    count = 0
+    with conn.cursor() as cursor, cursor.copy(copy) as out:
+        for row in rows:
+            out.write_row(
+                (
+                    row.value,
+                    row.source,
+                    row.exchange,
+                    row.observed_at,
+                    uuid.uuid4(),
+                    0,
+                    count,
+                    row.kind,
+                    row.open,
+                    row.high,
+                    row.low,
+                )
+            )
+            count += 1
+    conn.commit()
+    return count
+
+
+def insert_allowance(
+    conn: Any, *, source: str, exchange: str, pair: str, remaining: Decimal, at: datetime
+) -> None:
+    """One allowance row, as the consumer stores an allowance event."""
+    from franz_ivan.settings import read_sql
+
+    conn.execute(
+        read_sql("insert_allowance"),
+        {
+            "remaining": remaining,
+            "cost": Decimal("0.005"),
+            "remaining_paid": None,
+            "source": source,
+            "exchange": exchange,
+            "pair": pair,
+            "observed_at": at,
+            "event_id": uuid.uuid4(),
+            "kafka_partition": 0,
+            "kafka_offset": 0,
+        },
+    )
+    conn.commit()
