@@ -13,7 +13,8 @@ import pytest
 from airflow.sdk import Connection
 
 from devtools.tls import CertificateAuthority, Credentials, PostgresCluster
-from franz_ivan.clients import CredentialsError, inline_pem_files, open_postgres, postgres_connect_kwargs
+from franz_ivan.clients import CredentialsError, open_postgres, postgres_connect_kwargs
+from franz_ivan.hooks.postgres import CONNECTION_TYPE, inline_pem_files
 
 pytestmark = [pytest.mark.tls, pytest.mark.integration]
 
@@ -32,7 +33,7 @@ def postgres_connection(
 ) -> Connection:
     return Connection(
         conn_id="crypto_prices_postgres",
-        conn_type="postgres",
+        conn_type=fields.get("conn_type", CONNECTION_TYPE),
         host=fields.get("host", "localhost"),
         port=cluster.port,
         login=fields.get("login", "avnadmin"),
@@ -98,7 +99,11 @@ def test_file_paths_work_too_and_a_ca_alone_means_verify_full(
 ) -> None:
     (tmp_path / "ca.pem").write_text(test_ca.certificate_pem)
     conn = postgres_connection(
-        postgres_tls, tls_database, {"sslrootcert": str(tmp_path / "ca.pem")}, password=avnadmin_password
+        postgres_tls,
+        tls_database,
+        {"sslrootcert": str(tmp_path / "ca.pem")},
+        password=avnadmin_password,
+        conn_type="postgres",
     )
 
     assert postgres_connect_kwargs(conn)["sslmode"] == "verify-full"
@@ -197,7 +202,7 @@ def test_inline_pems_live_in_private_files_only_while_connecting(
         "sslcert_pem": client_credentials.certificate_pem,
         "sslkey_pem": client_credentials.key_pem,
     }
-    conn = Connection(conn_id="pg", conn_type="postgres", host="db.example.com", extra=json.dumps(extra))
+    conn = Connection(conn_id="pg", conn_type=CONNECTION_TYPE, host="db.example.com", extra=json.dumps(extra))
     seen: dict[str, Any] = {}
 
     with pytest.raises(RuntimeError, match="connect failed"):
@@ -233,10 +238,25 @@ def test_a_malformed_connection_is_refused_naming_the_setting_not_its_value(
         "KEY": client_credentials.key_pem,
     }
     extra = {setting: real.get(value, value) for setting, value in extra.items()}
-    conn = Connection(conn_id="pg", conn_type="postgres", host="db.example.com", extra=json.dumps(extra))
+    conn = Connection(conn_id="pg", conn_type=CONNECTION_TYPE, host="db.example.com", extra=json.dumps(extra))
 
     with pytest.raises(CredentialsError) as raised:
         postgres_connect_kwargs(conn)
 
     assert complaint in str(raised.value)
     assert "MIGHAgEAMBMG" not in str(raised.value)
+
+
+def test_the_old_form_is_refused_saying_how_to_convert_it(test_ca: CertificateAuthority) -> None:
+    """Inline PEM under conn_type postgres: the stock hook would hand it to libpq, which refuses it."""
+    extra = {"sslmode": "verify-full", "sslrootcert_pem": test_ca.certificate_pem}
+    conn = Connection(conn_id="pg", conn_type="postgres", host="db.example.com", extra=json.dumps(extra))
+
+    with pytest.raises(CredentialsError) as raised:
+        open_postgres(conn)
+
+    message = str(raised.value)
+    assert "holds inline PEM (sslrootcert_pem) under conn_type 'postgres'" in message
+    assert "python -m devtools.aiven_connections convert" in message
+    assert "'franz_ivan_postgres'" in message
+    assert "BEGIN" not in message
