@@ -16,6 +16,16 @@ PRIVATE_KEY_PEM = re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")
 
 log = logging.getLogger(__name__)
 
+CONNECTION_TYPE = "franz_ivan_postgres"
+"""The PostgreSQL connection type with inline PEMs; ``provider/franz_ivan_provider`` registers
+:class:`franz_ivan.hooks.postgres.PricesPostgresHook` for it (keep the two in step)."""
+INLINE_PEM_SETTINGS = {
+    "sslrootcert_pem": ("sslrootcert", "certificate"),
+    "sslcert_pem": ("sslcert", "certificate"),
+    "sslkey_pem": ("sslkey", "key"),
+}
+"""Extra keys holding PEM text: the libpq file setting each one is written out for, and what it holds."""
+
 
 class CredentialsError(ValueError):
     """A connection is missing something the pipeline needs. Names the connection and the field."""

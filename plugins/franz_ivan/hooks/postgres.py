@@ -29,14 +29,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-from franz_ivan.hooks.checks import CredentialsError, check_pem
+from franz_ivan.hooks.checks import CONNECTION_TYPE, INLINE_PEM_SETTINGS, CredentialsError, check_pem
 from franz_ivan.settings import POSTGRES_CONN_ID
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-CONNECTION_TYPE = "franz_ivan_postgres"
-"""Registered by ``provider/franz_ivan_provider`` (keep the two in step)."""
 STOCK_CONNECTION_TYPE = "postgres"
 DEFAULT_DATABASE = "crypto_prices"
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 10
@@ -50,12 +48,6 @@ CONNECTION_DEFAULTS: dict[str, Any] = {
     "keepalives_count": 3,
 }
 """libpq settings the connection's extra may override."""
-INLINE_PEM_SETTINGS = {
-    "sslrootcert_pem": ("sslrootcert", "certificate"),
-    "sslcert_pem": ("sslcert", "certificate"),
-    "sslkey_pem": ("sslkey", "key"),
-}
-"""Extra keys holding PEM text: the libpq file setting each one is written out for, and what it holds."""
 
 CONVERT_HINT = (
     "convert it with 'python -m devtools.aiven_connections convert' (docs/connections.md), "
