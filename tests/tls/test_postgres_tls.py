@@ -14,7 +14,7 @@ from airflow.sdk import Connection
 
 from devtools.tls import CertificateAuthority, Credentials, PostgresCluster
 from franz_ivan.clients import CredentialsError, open_postgres, postgres_connect_kwargs
-from franz_ivan.hooks.postgres import CONNECTION_TYPE, inline_pem_files
+from franz_ivan.hooks.postgres import CONNECTION_TYPE, PricesPostgresHook, inline_pem_files
 
 pytestmark = [pytest.mark.tls, pytest.mark.integration]
 
@@ -260,3 +260,55 @@ def test_the_old_form_is_refused_saying_how_to_convert_it(test_ca: CertificateAu
     assert "python -m devtools.aiven_connections convert" in message
     assert "'franz_ivan_postgres'" in message
     assert "BEGIN" not in message
+
+
+def test_test_connection_succeeds_on_a_good_connection(
+    postgres_tls: PostgresCluster, tls_database: str, test_ca: CertificateAuthority, avnadmin_password: str
+) -> None:
+    conn = postgres_connection(
+        postgres_tls,
+        tls_database,
+        {"sslmode": "verify-full", "sslrootcert_pem": test_ca.certificate_pem},
+        password=avnadmin_password,
+    )
+
+    assert PricesPostgresHook(connection=conn).test_connection() == (
+        True,
+        "Connected to PostgreSQL of connection 'crypto_prices_postgres'",
+    )
+
+
+TEST_CONNECTION_HINTS = {
+    "wrong CA": "the server's certificate is not signed by the CA in sslrootcert_pem/sslrootcert",
+    "wrong host name": "connect to the host name the server's certificate was issued for",
+    "no client certificate": "the server requires a client certificate: set sslcert_pem and sslkey_pem",
+    "expired client certificate": "the server rejected the client certificate as expired",
+}
+
+
+@pytest.mark.parametrize("case", sorted(TEST_CONNECTION_HINTS))
+def test_test_connection_names_each_tls_problem(
+    *,
+    case: str,
+    postgres_tls: PostgresCluster,
+    tls_database: str,
+    test_ca: CertificateAuthority,
+    other_ca: CertificateAuthority,
+    avnadmin_password: str,
+) -> None:
+    conn = failing_connection(
+        case,
+        cluster=postgres_tls,
+        database=tls_database,
+        test_ca=test_ca,
+        other_ca=other_ca,
+        password=avnadmin_password,
+    )
+
+    ok, message = PricesPostgresHook(connection=conn).test_connection()
+
+    assert not ok
+    assert EXPECTED_ERRORS[case] in message
+    assert TEST_CONNECTION_HINTS[case] in message
+    assert "BEGIN" not in message
+    assert avnadmin_password not in message
