@@ -11,6 +11,7 @@ parallel workers start together.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import resource
 import sys
@@ -86,6 +87,7 @@ def drain_job(args: argparse.Namespace) -> Callable[[], int]:
     from franz_ivan.hooks.postgres import PricesPostgresHook
     from franz_ivan.store import PriceStore
 
+    gc.freeze()  # as run_drain does: the GC leaves Airflow's long-lived objects alone
     group = "bench_drain"
     consumer = PricesConsumerHook(config={"bootstrap.servers": args.bootstrap}, consumer_group=group).get_conn
     mirror = GroupMirror({"bootstrap.servers": args.bootstrap}, group, args.topic)

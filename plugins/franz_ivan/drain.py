@@ -365,8 +365,14 @@ def run_drain(
     kafka_conn_id: str, postgres_conn_id: str, topic: str, consumer_group: str, limits: DrainLimits
 ) -> DrainResult:
     """Open the clients from the Airflow connections, drain, close them."""
+    import gc
+
     from franz_ivan.hooks.kafka import PricesConsumerHook, PricesKafkaHook
     from franz_ivan.hooks.postgres import PricesPostgresHook
+
+    # Airflow's modules, loaded in every task process, are many long-lived objects; the cyclic GC
+    # rescans them while decoding allocates (bench: 11.7 instead of 8.1 us/event of drain CPU).
+    gc.freeze()
 
     consumer = PricesConsumerHook(kafka_conn_id, consumer_group=consumer_group).get_conn
     mirror = GroupMirror(PricesKafkaHook(kafka_conn_id).config(), consumer_group, topic)
