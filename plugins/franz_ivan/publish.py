@@ -47,7 +47,7 @@ def ensure_topic(config: dict[str, Any], topic: str, partitions: int, timeout: f
     from confluent_kafka import KafkaException
     from confluent_kafka.cimpl import NewTopic
 
-    from franz_ivan.hooks.checks import kafka_trouble
+    from franz_ivan.clients import kafka_trouble
     from franz_ivan.hooks.kafka import PricesAdminHook
 
     admin = PricesAdminHook(config=config).get_conn
