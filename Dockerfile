@@ -3,9 +3,12 @@
 # franz_ivan plugin package and the SQL baked in at the paths Airflow and settings.py expect.
 FROM apache/airflow:3.3.2-python3.11
 
-# requirements.txt pins apache-airflow to the image's own version, so pip keeps it as it is.
-COPY requirements.txt /tmp/franz-ivan-requirements.txt
-RUN pip install --no-cache-dir -r /tmp/franz-ivan-requirements.txt
+# requirements.txt pins apache-airflow to the image's own version, so pip keeps it as it is. It
+# also names ./provider (the entry point of the franz_ivan_postgres connection type), relative
+# to the directory pip runs in.
+COPY requirements.txt /tmp/franz-ivan/requirements.txt
+COPY provider/ /tmp/franz-ivan/provider/
+RUN cd /tmp/franz-ivan && pip install --no-cache-dir -r requirements.txt
 
 # include/ sits next to plugins/: settings.SQL_DIR defaults to <plugins>/../include/sql.
 COPY --chown=airflow:root dags/ /opt/airflow/dags/

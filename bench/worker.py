@@ -11,6 +11,7 @@ parallel workers start together.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import resource
 import sys
@@ -79,16 +80,27 @@ class BackendCpu:
 
 def drain_job(args: argparse.Namespace) -> Callable[[], int]:
     """The consumer DAG's drain (as :func:`run_drain` builds it) over the given partitions."""
-    import psycopg
-    from confluent_kafka import Consumer
+    from airflow.sdk import Connection
 
-    from franz_ivan.drain import Drain, DrainLimits, GroupMirror, consumer_settings
+    from franz_ivan.drain import Drain, DrainLimits, GroupMirror
+    from franz_ivan.hooks.kafka import PricesConsumerHook
+    from franz_ivan.hooks.postgres import PricesPostgresHook
     from franz_ivan.store import PriceStore
 
+    gc.freeze()  # as run_drain does: the GC leaves Airflow's long-lived objects alone
     group = "bench_drain"
-    consumer = Consumer({"bootstrap.servers": args.bootstrap, **consumer_settings(group)})
+    consumer = PricesConsumerHook(config={"bootstrap.servers": args.bootstrap}, consumer_group=group).get_conn
     mirror = GroupMirror({"bootstrap.servers": args.bootstrap}, group, args.topic)
-    conn = psycopg.connect(**json.loads(args.pg))
+    pg = json.loads(args.pg)
+    database = Connection(
+        conn_id="bench",
+        conn_type="postgres",
+        host=pg["host"],
+        port=pg["port"],
+        login=pg["user"],
+        schema=pg["dbname"],
+    )
+    conn = PricesPostgresHook(connection=database).get_conn()
     create_tables(conn)
     BACKENDS.append(BackendCpu(conn))
     limits = DrainLimits(batch_size=args.batch_size)

@@ -5,7 +5,8 @@ From the Kafka service page: the service URI (``host:port``) and the three files
 (``postgres://avnadmin:PASSWORD@host:port/defaultdb?sslmode=require``) and its ``ca.pem``.
 
 Out come the connections ``crypto_prices_kafka`` (mutual TLS, the PEMs inline) and
-``crypto_prices_postgres`` (``sslmode=verify-full``, the CA inline, database ``crypto_prices``) as
+``crypto_prices_postgres`` (``sslmode=verify-full``, the CA inline, database ``crypto_prices``;
+conn_type ``franz_ivan_postgres``, whose hook writes inline PEMs to files for libpq) as
 
 - ``import``: a file for ``airflow connections import``;
 - ``env``: ``AIRFLOW_CONN_*`` lines for a shell or a Compose ``.env`` file;
@@ -13,7 +14,10 @@ Out come the connections ``crypto_prices_kafka`` (mutual TLS, the PEMs inline) a
   ``AIRFLOW_CONN_*`` variables, for ``envFrom``.
 
 The files are checked first (PEM that parses, the key belongs to the certificate, the certificate
-is signed by the CA and not expired), each error naming the file. The output holds secrets: with
+is signed by the CA and not expired), each error naming the file. With ``--pem-location DIR`` the
+connections name the files under ``DIR`` on the workers instead of holding them (Kafka
+``ssl.*.location``, PostgreSQL conn_type ``postgres`` with ``sslrootcert``): every stock provider
+class reads that form, but the files must be mounted there. The output holds secrets: with
 ``--output`` it is written readable by its owner only. Usage::
 
     AIVEN_POSTGRES_URI='postgres://avnadmin:...@pg-x.aivencloud.com:12691/defaultdb?sslmode=require' \\
@@ -21,6 +25,14 @@ is signed by the CA and not expired), each error naming the file. The output hol
         --kafka-uri kafka-x.aivencloud.com:12693 \\
         --kafka-ca ca.pem --kafka-cert service.cert --kafka-key service.key \\
         --postgres-ca pg-ca.pem --format import --output connections.json
+
+``convert`` turns connections of the old form (inline PEM under conn_type ``postgres``, which the
+stock PostgresHook hands to libpq, which refuses it) into the current one; others pass through::
+
+    python -m devtools.aiven_connections convert --input old.json --format env
+
+``--input`` takes the output of ``airflow connections export`` (JSON) or one connection's JSON
+(the value of an ``AIRFLOW_CONN_*`` variable, with ``--conn-id``).
 """
 
 from __future__ import annotations
@@ -43,6 +55,7 @@ PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 if str(PLUGINS) not in sys.path:
     sys.path.append(str(PLUGINS))
 
+from franz_ivan.hooks.checks import CONNECTION_TYPE, INLINE_PEM_SETTINGS  # noqa: E402
 from franz_ivan.settings import KAFKA_CONN_ID, POSTGRES_CONN_ID  # noqa: E402
 
 DEFAULT_DATABASE = "crypto_prices"
@@ -121,14 +134,22 @@ def check_client_certificate(ca: Pem, certificate: Pem, key: Pem, service: str) 
     )
 
 
-def kafka_connection(uri: str, ca: Pem, certificate: Pem, key: Pem) -> dict[str, Any]:
-    """The ``crypto_prices_kafka`` connection: librdkafka settings with the three PEMs inline."""
+def kafka_connection(
+    uri: str, ca: Pem, certificate: Pem, key: Pem, pem_location: Path | None = None
+) -> dict[str, Any]:
+    """The ``crypto_prices_kafka`` connection: librdkafka settings with the three PEMs inline, or
+    naming them by path under ``pem_location`` (the same file names) when it is given."""
     address = uri.split("://", 1)[-1].strip().rstrip("/")
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
         raise AivenInputError(f"--kafka-uri {uri!r} is not 'host:port' (the Kafka service URI)")
     load_certificates(ca, "Kafka CA")
     check_client_certificate(ca, certificate, key, "Kafka")
+    pems = {"ssl.ca": ca, "ssl.certificate": certificate, "ssl.key": key}
+    if pem_location is None:
+        files = {f"{setting}.pem": pem.text for setting, pem in pems.items()}
+    else:
+        files = {f"{setting}.location": str(pem_location / pem.path.name) for setting, pem in pems.items()}
     return {
         "conn_type": "kafka",
         "description": "Aiven Kafka, mutual TLS",
@@ -136,17 +157,21 @@ def kafka_connection(uri: str, ca: Pem, certificate: Pem, key: Pem) -> dict[str,
             "bootstrap.servers": address,
             "security.protocol": "SSL",
             "ssl.endpoint.identification.algorithm": "https",
-            "ssl.ca.pem": ca.text,
-            "ssl.certificate.pem": certificate.text,
-            "ssl.key.pem": key.text,
+            **files,
         },
     }
 
 
-def postgres_connection(
-    uri: str, ca: Pem, database: str, certificate: Pem | None = None, key: Pem | None = None
+def postgres_connection(  # noqa: PLR0917 (the Aiven inputs, in the order the CLI names them)
+    uri: str,
+    ca: Pem,
+    database: str,
+    certificate: Pem | None = None,
+    key: Pem | None = None,
+    pem_location: Path | None = None,
 ) -> dict[str, Any]:
-    """The ``crypto_prices_postgres`` connection: ``verify-full`` against the service's CA, held inline."""
+    """The ``crypto_prices_postgres`` connection: ``verify-full`` against the service's CA, held inline
+    (conn_type ``franz_ivan_postgres``), or named by path under ``pem_location`` (conn_type ``postgres``)."""
     parts = urlsplit(uri.strip())
     if parts.scheme not in ("postgres", "postgresql") or not parts.hostname:
         raise AivenInputError(
@@ -158,14 +183,19 @@ def postgres_connection(
     if sslmode in ("disable", "allow", "prefer"):
         raise AivenInputError(f"the PostgreSQL service URI asks for sslmode={sslmode}; Aiven requires TLS")
     load_certificates(ca, "PostgreSQL CA")
-    extra = {"sslmode": "verify-full", "sslrootcert_pem": ca.text}
     if (certificate is None) != (key is None):
         raise AivenInputError("--postgres-cert and --postgres-key go together")
+    pems = {"sslrootcert": ca}
     if certificate is not None and key is not None:
         check_client_certificate(ca, certificate, key, "PostgreSQL")
-        extra.update(sslcert_pem=certificate.text, sslkey_pem=key.text)
+        pems.update(sslcert=certificate, sslkey=key)
+    extra = {"sslmode": "verify-full"}
+    if pem_location is None:
+        extra |= {f"{setting}_pem": pem.text for setting, pem in pems.items()}
+    else:
+        extra |= {setting: str(pem_location / pem.path.name) for setting, pem in pems.items()}
     return {
-        "conn_type": "postgres",
+        "conn_type": CONNECTION_TYPE if pem_location is None else "postgres",
         "description": "Aiven PostgreSQL, verify-full",
         "host": parts.hostname,
         "port": parts.port or 5432,
@@ -227,10 +257,66 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     postgres.add_argument(
         "--database", default=DEFAULT_DATABASE, help=f"the database (default {DEFAULT_DATABASE})"
     )
+    parser.add_argument(
+        "--pem-location",
+        type=Path,
+        help="name the PEM files by path under this folder on the workers instead of holding them inline",
+    )
+    add_output_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="import", help="output form (default import)")
     parser.add_argument("--secret-name", default=DEFAULT_MANIFEST_NAME, help="name of the Kubernetes Secret")
     parser.add_argument("--output", type=Path, help="write here (mode 0600) instead of standard output")
+
+
+def parse_convert_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.aiven_connections convert",
+        description="Rewrite connections of the old form (inline PEM under conn_type postgres).",
+    )
+    parser.add_argument(
+        "--input",
+        type=Path,
+        required=True,
+        help="'airflow connections export' JSON, or one connection's JSON (then give --conn-id)",
+    )
+    parser.add_argument("--conn-id", help="the id of the single connection in --input")
+    add_output_arguments(parser)
     return parser.parse_args(argv)
+
+
+def converted(conn_id: str, conn: dict[str, Any]) -> dict[str, Any]:
+    """``conn`` in the current form: inline PEM under conn_type ``postgres`` moves to the new type."""
+    extra = conn.get("extra") or {}
+    if isinstance(extra, str):
+        try:
+            extra = json.loads(extra)
+        except ValueError:
+            raise AivenInputError(f"the extra of connection {conn_id!r} is not JSON") from None
+    if conn.get("conn_type") != "postgres" or not set(INLINE_PEM_SETTINGS) & set(extra):
+        return conn
+    print(f"{conn_id}: conn_type postgres -> {CONNECTION_TYPE} (it holds inline PEM)", file=sys.stderr)
+    return {**conn, "conn_type": CONNECTION_TYPE, "extra": extra}
+
+
+def convert(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The connections in ``args.input``, each in the current form."""
+    try:
+        found = json.loads(args.input.read_text())
+    except OSError as error:
+        raise AivenInputError(f"cannot read {str(args.input)!r}: {error.strerror}") from None
+    except ValueError:
+        raise AivenInputError(f"{str(args.input)!r} is not JSON") from None
+    if not isinstance(found, dict):
+        raise AivenInputError(f"{str(args.input)!r} holds no connection (expected a JSON object)")
+    if args.conn_id:
+        found = {args.conn_id: found}
+    elif "conn_type" in found:
+        raise AivenInputError(f"{str(args.input)!r} holds one connection: give its id with --conn-id")
+    return {conn_id: converted(conn_id, dict(conn)) for conn_id, conn in found.items()}
 
 
 def build(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
@@ -251,6 +337,7 @@ def build(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             read_pem(args.kafka_ca, "Kafka CA"),
             read_pem(args.kafka_cert, "Kafka client certificate"),
             read_pem(args.kafka_key, "Kafka client key"),
+            args.pem_location,
         )
     if args.postgres_uri or args.postgres_ca:
         if not args.postgres_uri or not args.postgres_ca:
@@ -263,6 +350,7 @@ def build(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             args.database,
             args.postgres_cert and read_pem(args.postgres_cert, "PostgreSQL client certificate"),
             args.postgres_key and read_pem(args.postgres_key, "PostgreSQL client key"),
+            args.pem_location,
         )
     if not connections:
         raise AivenInputError("nothing to do: give the Kafka arguments, the PostgreSQL ones, or both")
@@ -270,9 +358,11 @@ def build(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    converting = argv[:1] == ["convert"]
+    args = parse_convert_args(argv[1:]) if converting else parse_args(argv)
     try:
-        text = render(build(args), args.format, args.secret_name)
+        text = render(convert(args) if converting else build(args), args.format, args.secret_name)
     except AivenInputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -29,10 +29,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
-from confluent_kafka import Consumer
-
 from devtools.local_stack import ROOT, free_port, wait_for_port
-from franz_ivan.drain import Drain, DrainLimits, DrainResult, GroupMirror, consumer_settings
+from franz_ivan.drain import Drain, DrainLimits, DrainResult, GroupMirror
 from franz_ivan.events import (
     MAX_EVENT_BYTES,
     AllowanceEvent,
@@ -42,6 +40,7 @@ from franz_ivan.events import (
     encode,
     event_id_for,
 )
+from franz_ivan.hooks.kafka import PricesAdminHook, PricesConsumerHook
 from franz_ivan.store import Batch, BatchCounts, PriceStore
 
 KILL_POINTS: Final = ("fetched", "inserted", "committed")
@@ -181,7 +180,7 @@ def drain_once(
 
     kill = {"kill_at": kill_at or "", "on_batch": on_batch}
     kafka = {"bootstrap.servers": target.bootstrap}
-    consumer = Consumer({**kafka, **consumer_settings(target.group)})
+    consumer = PricesConsumerHook(config=kafka, consumer_group=target.group).get_conn
     mirror = KillingMirror(kafka, target.group, target.topic, **kill)
     try:
         with psycopg.connect(target.dsn) as conn:
@@ -316,9 +315,9 @@ def make_feed(
 
 
 def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import NewTopic
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = PricesAdminHook(config={"bootstrap.servers": bootstrap}).get_conn
     admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=-1)])[topic].result(30)
 
 

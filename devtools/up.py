@@ -442,11 +442,13 @@ class TopicEvent:
 
 def topic_events(bootstrap: str, topic: str, timeout: float = 30.0) -> list[TopicEvent]:
     """Every message of ``topic`` from the beginning to the current end, read without a consumer group."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+    from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "devtools-inspect", "enable.partition.eof": True}
-    )
+    from franz_ivan.hooks.kafka import PricesConsumerHook
+
+    consumer = PricesConsumerHook(
+        config={"bootstrap.servers": bootstrap}, consumer_group="devtools-inspect"
+    ).get_conn
     try:
         metadata = consumer.list_topics(topic, timeout=10).topics[topic]
         if metadata.error is not None:

@@ -149,9 +149,9 @@ class GroupMirror:
     def __init__(
         self, config: dict[str, Any], consumer_group: str, topic: str, timeout: float = MIRROR_TIMEOUT_SECONDS
     ) -> None:
-        from confluent_kafka.admin import AdminClient
+        from franz_ivan.hooks.kafka import PricesAdminHook
 
-        self.admin = AdminClient(config)
+        self.admin = PricesAdminHook(config=config).get_conn
         self.consumer_group = consumer_group
         self.topic = topic
         self.timeout = timeout
@@ -365,14 +365,19 @@ def run_drain(
     kafka_conn_id: str, postgres_conn_id: str, topic: str, consumer_group: str, limits: DrainLimits
 ) -> DrainResult:
     """Open the clients from the Airflow connections, drain, close them."""
-    from confluent_kafka import Consumer
+    import gc
 
-    from franz_ivan.clients import connect_postgres, kafka_config
+    from franz_ivan.hooks.kafka import PricesConsumerHook, PricesKafkaHook
+    from franz_ivan.hooks.postgres import PricesPostgresHook
 
-    consumer = Consumer(kafka_config(kafka_conn_id, **consumer_settings(consumer_group)))
-    mirror = GroupMirror(kafka_config(kafka_conn_id), consumer_group, topic)
+    # Airflow's modules, loaded in every task process, are many long-lived objects; the cyclic GC
+    # rescans them while decoding allocates (bench: 11.7 instead of 8.1 us/event of drain CPU).
+    gc.freeze()
+
+    consumer = PricesConsumerHook(kafka_conn_id, consumer_group=consumer_group).get_conn
+    mirror = GroupMirror(PricesKafkaHook(kafka_conn_id).config(), consumer_group, topic)
     try:
-        with connect_postgres(postgres_conn_id) as connection:
+        with PricesPostgresHook(postgres_conn_id).get_conn() as connection:
             store = PriceStore(connection, topic, consumer_group)
             return Drain(consumer, store, limits, mirror=mirror).run()
     finally:

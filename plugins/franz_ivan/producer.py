@@ -131,7 +131,8 @@ def publish_source(source_name: str, market_keys: list[str], run_key: str) -> di
     :param run_key: names the DAG run; event ids derive from it.
     :raises SourceFetchError: naming each failed market and its problem, after publishing the rest.
     """
-    from franz_ivan.clients import kafka_config, source_endpoint
+    from franz_ivan.clients import source_endpoint
+    from franz_ivan.hooks.kafka import PricesKafkaHook
     from franz_ivan.markets import parse_market
     from franz_ivan.publish import delivery_timeout_seconds, ensure_topic, publish
     from franz_ivan.settings import topic, topic_partitions
@@ -145,7 +146,7 @@ def publish_source(source_name: str, market_keys: list[str], run_key: str) -> di
     observations = observe_source(source, source_endpoint(source), markets, run_key, pacer)
     events = [event for observation in observations for event in observation.events]
     if events:
-        config = kafka_config()
+        config = PricesKafkaHook().config()
         timeout = delivery_timeout_seconds()
         ensure_topic(config, topic(), topic_partitions(), timeout)
         publish(config, topic(), events, timeout)

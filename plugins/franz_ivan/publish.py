@@ -45,12 +45,12 @@ def producer_settings(timeout: float) -> dict[str, Any]:
 def ensure_topic(config: dict[str, Any], topic: str, partitions: int, timeout: float) -> None:
     """Create ``topic`` with ``partitions`` partitions if the cluster does not have it yet."""
     from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient
     from confluent_kafka.cimpl import NewTopic
 
     from franz_ivan.clients import kafka_trouble
+    from franz_ivan.hooks.kafka import PricesAdminHook
 
-    admin = AdminClient(config)
+    admin = PricesAdminHook(config=config).get_conn
     try:
         metadata = admin.list_topics(timeout=timeout)
     except KafkaException as error:
@@ -71,7 +71,7 @@ def ensure_topic(config: dict[str, Any], topic: str, partitions: int, timeout: f
 
 def publish(config: dict[str, Any], topic: str, events: Sequence[tuple[str, Event]], timeout: float) -> None:
     """Send ``(key, event)`` pairs to ``topic``; return only when the broker acknowledged them all."""
-    from confluent_kafka import Producer
+    from franz_ivan.hooks.kafka import PricesProducerHook
 
     failures: list[str] = []
     acknowledged: list[Message] = []
@@ -82,7 +82,7 @@ def publish(config: dict[str, Any], topic: str, events: Sequence[tuple[str, Even
         else:
             acknowledged.append(message)
 
-    producer = Producer({**config, **producer_settings(timeout)})
+    producer = PricesProducerHook(config=config, delivery_timeout=timeout).get_conn
     for key, event in events:
         producer.produce(topic, key=key.encode(), value=encode(event), on_delivery=on_delivery)
     unreported = producer.flush(timeout + 5)

@@ -25,10 +25,10 @@ log = logging.getLogger(__name__)
 
 def replay(postgres_conn_id: str, topic_name: str, consumer_group: str) -> dict[int, int]:
     """Forget the stored positions of ``consumer_group`` on ``topic_name``; return what they were."""
-    from franz_ivan.clients import connect_postgres
+    from franz_ivan.hooks.postgres import PricesPostgresHook
     from franz_ivan.store import PriceStore
 
-    with connect_postgres(postgres_conn_id) as connection:
+    with PricesPostgresHook(postgres_conn_id).get_conn() as connection:
         store = PriceStore(connection, topic_name, consumer_group)
         store.prepare()
         forgotten = store.stored_offsets()

@@ -90,16 +90,14 @@ class PendingWatcher:
     """The blocking clients the trigger polls from a worker thread."""
 
     def __init__(self, topic: str, consumer_group: str, kafka_conn_id: str, postgres_conn_id: str) -> None:
-        from confluent_kafka import Consumer
-
-        from franz_ivan.clients import connect_postgres, kafka_config
-        from franz_ivan.drain import consumer_settings
+        from franz_ivan.hooks.kafka import PricesConsumerHook
+        from franz_ivan.hooks.postgres import PricesPostgresHook
         from franz_ivan.store import PriceStore
 
-        self.postgres = connect_postgres(postgres_conn_id)
+        self.postgres = PricesPostgresHook(postgres_conn_id).get_conn()
         self.store = PriceStore(self.postgres, topic, consumer_group)
         self.store.prepare()
-        self.consumer = Consumer(kafka_config(kafka_conn_id, **consumer_settings(consumer_group)))
+        self.consumer = PricesConsumerHook(kafka_conn_id, consumer_group=consumer_group).get_conn
 
     def pending(self) -> dict[int, int]:
         from franz_ivan.pending import pending_events

@@ -67,7 +67,7 @@ def test_import_form_holds_both_connections_with_the_pems_inline(
         },
     }
     assert connections["crypto_prices_postgres"] == {
-        "conn_type": "postgres",
+        "conn_type": "franz_ivan_postgres",
         "description": "Aiven PostgreSQL, verify-full",
         "host": "pg-1.aivencloud.com",
         "port": 12691,
@@ -177,3 +177,72 @@ def test_wrong_inputs_are_refused_naming_the_file_and_never_the_secret(
     assert err.startswith(f"error: {complaint}")
     assert "MIGHAgEAMBMG" not in err
     assert PASSWORD not in err
+
+
+def test_pem_location_names_the_files_on_the_workers_in_the_stock_form(
+    aiven: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(arguments(aiven, "--pem-location", "/opt/airflow/secrets/aiven"), capsys)
+
+    assert code == 0
+    connections = json.loads(out)
+    assert {
+        key: value for key, value in connections["crypto_prices_kafka"]["extra"].items() if "ssl." in key
+    } == {
+        "ssl.endpoint.identification.algorithm": "https",
+        "ssl.ca.location": "/opt/airflow/secrets/aiven/ca.pem",
+        "ssl.certificate.location": "/opt/airflow/secrets/aiven/service.cert",
+        "ssl.key.location": "/opt/airflow/secrets/aiven/service.key",
+    }
+    postgres = connections["crypto_prices_postgres"]
+    assert (postgres["conn_type"], postgres["extra"]) == (
+        "postgres",
+        {"sslmode": "verify-full", "sslrootcert": "/opt/airflow/secrets/aiven/ca.pem"},
+    )
+    assert "BEGIN" not in out
+
+
+def test_convert_moves_inline_pems_to_the_new_type_and_leaves_the_rest(
+    tmp_path: Path, test_ca: CertificateAuthority, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``airflow connections export`` writes the extra as a JSON string; both forms are read."""
+    old = {
+        "crypto_prices_postgres": {
+            "conn_type": "postgres",
+            "host": "pg-1.aivencloud.com",
+            "extra": json.dumps({"sslmode": "verify-full", "sslrootcert_pem": test_ca.certificate_pem}),
+        },
+        "crypto_prices_kafka": {"conn_type": "kafka", "extra": {"bootstrap.servers": "k:1"}},
+        "local": {"conn_type": "postgres", "host": "localhost", "extra": {"sslmode": "disable"}},
+    }
+    (tmp_path / "old.json").write_text(json.dumps(old))
+
+    code, out, err = run(["convert", "--input", str(tmp_path / "old.json")], capsys)
+
+    assert code == 0
+    new = json.loads(out)
+    assert new["crypto_prices_postgres"] == {
+        "conn_type": "franz_ivan_postgres",
+        "host": "pg-1.aivencloud.com",
+        "extra": {"sslmode": "verify-full", "sslrootcert_pem": test_ca.certificate_pem},
+    }
+    assert (new["crypto_prices_kafka"], new["local"]) == (old["crypto_prices_kafka"], old["local"])
+    assert err == "crypto_prices_postgres: conn_type postgres -> franz_ivan_postgres (it holds inline PEM)\n"
+
+
+def test_convert_reads_one_connection_given_its_id(
+    tmp_path: Path, test_ca: CertificateAuthority, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one = {"conn_type": "postgres", "host": "h", "extra": {"sslrootcert_pem": test_ca.certificate_pem}}
+    (tmp_path / "one.json").write_text(json.dumps(one))
+
+    assert run(["convert", "--input", str(tmp_path / "one.json")], capsys)[:2] == (2, "")
+    code, out, _ = run(
+        ["convert", "--input", str(tmp_path / "one.json"), "--conn-id", "pg", "--format", "env"], capsys
+    )
+
+    assert code == 0
+    [line] = out.splitlines()
+    name, value = shlex.split(line)[0].split("=", 1)
+    assert name == "AIRFLOW_CONN_PG"
+    assert json.loads(value)["conn_type"] == "franz_ivan_postgres"

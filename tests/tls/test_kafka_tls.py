@@ -17,6 +17,7 @@ from devtools.tls import CertificateAuthority, Credentials, TlsBroker, kafka_tls
 from franz_ivan.clients import CredentialsError, kafka_config
 from franz_ivan.drain import DrainError, consumer_settings, topic_partitions
 from franz_ivan.events import Market, PriceEvent, event_id_for
+from franz_ivan.hooks.kafka import PricesKafkaHook, PricesProducerHook
 from franz_ivan.publish import PublishError, ensure_topic, publish
 
 pytestmark = [pytest.mark.tls, pytest.mark.integration]
@@ -218,3 +219,70 @@ def test_a_malformed_connection_is_refused_naming_the_setting_not_its_value(
 
     assert complaint in str(raised.value)
     assert "MIGHAgEAMBMG" not in str(raised.value)
+
+
+@pytest.mark.parametrize("form", ["inline", "file paths"])
+def test_test_connection_succeeds_on_a_good_connection(
+    *,
+    form: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    kafka_tls: TlsBroker,
+    test_ca: CertificateAuthority,
+    client_credentials: Credentials,
+) -> None:
+    extra = kafka_tls_extra(kafka_tls.endpoint, test_ca.certificate_pem, client_credentials)
+    if form == "file paths":
+        for setting in ("ssl.ca", "ssl.certificate", "ssl.key"):
+            (tmp_path / setting).write_text(extra.pop(f"{setting}.pem"))
+            extra[f"{setting}.location"] = str(tmp_path / setting)
+    use_kafka_connection(monkeypatch, extra)
+
+    ok, message = PricesProducerHook(delivery_timeout=QUICK).test_connection()
+
+    assert (ok, message.split(": ")[0]) == (True, f"Kafka at {kafka_tls.endpoint.address} answered")
+
+
+TEST_CONNECTION_CASES = {
+    **EXPECTED_HINTS,
+    "wrong host name": "the broker's certificate did not verify: ssl.ca.pem is not the CA that signed it "
+    "(Aiven: the project's ca.pem), or the host in bootstrap.servers is not a name in the certificate",
+}
+
+
+@pytest.mark.parametrize("case", sorted(TEST_CONNECTION_CASES))
+def test_test_connection_names_each_tls_problem(
+    *,
+    case: str,
+    monkeypatch: pytest.MonkeyPatch,
+    kafka_tls: TlsBroker,
+    test_ca: CertificateAuthority,
+    other_ca: CertificateAuthority,
+    client_credentials: Credentials,
+) -> None:
+    if case == "wrong host name":
+        extra = kafka_tls_extra(kafka_tls.endpoint, test_ca.certificate_pem, client_credentials)
+        extra["bootstrap.servers"] = f"127.0.0.1:{kafka_tls.endpoint.port}"
+    else:
+        ca_pem, client = bad_credentials(case, test_ca, other_ca, client_credentials)
+        extra = kafka_tls_extra(kafka_tls.endpoint, ca_pem, client)
+    use_kafka_connection(monkeypatch, extra)
+    monkeypatch.setattr("franz_ivan.hooks.kafka.TEST_TIMEOUT_SECONDS", QUICK)
+
+    ok, message = PricesKafkaHook().test_connection()
+
+    assert not ok
+    assert f"did not answer within {QUICK:g} s" in message
+    assert f"TLS failed, {TEST_CONNECTION_CASES[case]}" in message
+    assert "PRIVATE KEY" not in message
+    assert "BEGIN CERTIFICATE" not in message
+
+
+def test_test_connection_names_a_malformed_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_kafka_connection(monkeypatch, {"security.protocol": "SSL"})
+
+    assert PricesKafkaHook().test_connection() == (
+        False,
+        "Kafka connection 'crypto_prices_kafka' has no 'bootstrap.servers' in its extra "
+        '(expected e.g. {"bootstrap.servers": "kafka.example.com:9092"})',
+    )

@@ -13,7 +13,8 @@ import pytest
 from airflow.sdk import Connection
 
 from devtools.tls import CertificateAuthority, Credentials, PostgresCluster
-from franz_ivan.clients import CredentialsError, inline_pem_files, open_postgres, postgres_connect_kwargs
+from franz_ivan.clients import CredentialsError, open_postgres, postgres_connect_kwargs
+from franz_ivan.hooks.postgres import CONNECTION_TYPE, PricesPostgresHook, inline_pem_files
 
 pytestmark = [pytest.mark.tls, pytest.mark.integration]
 
@@ -32,7 +33,7 @@ def postgres_connection(
 ) -> Connection:
     return Connection(
         conn_id="crypto_prices_postgres",
-        conn_type="postgres",
+        conn_type=fields.get("conn_type", CONNECTION_TYPE),
         host=fields.get("host", "localhost"),
         port=cluster.port,
         login=fields.get("login", "avnadmin"),
@@ -98,7 +99,11 @@ def test_file_paths_work_too_and_a_ca_alone_means_verify_full(
 ) -> None:
     (tmp_path / "ca.pem").write_text(test_ca.certificate_pem)
     conn = postgres_connection(
-        postgres_tls, tls_database, {"sslrootcert": str(tmp_path / "ca.pem")}, password=avnadmin_password
+        postgres_tls,
+        tls_database,
+        {"sslrootcert": str(tmp_path / "ca.pem")},
+        password=avnadmin_password,
+        conn_type="postgres",
     )
 
     assert postgres_connect_kwargs(conn)["sslmode"] == "verify-full"
@@ -197,7 +202,7 @@ def test_inline_pems_live_in_private_files_only_while_connecting(
         "sslcert_pem": client_credentials.certificate_pem,
         "sslkey_pem": client_credentials.key_pem,
     }
-    conn = Connection(conn_id="pg", conn_type="postgres", host="db.example.com", extra=json.dumps(extra))
+    conn = Connection(conn_id="pg", conn_type=CONNECTION_TYPE, host="db.example.com", extra=json.dumps(extra))
     seen: dict[str, Any] = {}
 
     with pytest.raises(RuntimeError, match="connect failed"):
@@ -233,10 +238,77 @@ def test_a_malformed_connection_is_refused_naming_the_setting_not_its_value(
         "KEY": client_credentials.key_pem,
     }
     extra = {setting: real.get(value, value) for setting, value in extra.items()}
-    conn = Connection(conn_id="pg", conn_type="postgres", host="db.example.com", extra=json.dumps(extra))
+    conn = Connection(conn_id="pg", conn_type=CONNECTION_TYPE, host="db.example.com", extra=json.dumps(extra))
 
     with pytest.raises(CredentialsError) as raised:
         postgres_connect_kwargs(conn)
 
     assert complaint in str(raised.value)
     assert "MIGHAgEAMBMG" not in str(raised.value)
+
+
+def test_the_old_form_is_refused_saying_how_to_convert_it(test_ca: CertificateAuthority) -> None:
+    """Inline PEM under conn_type postgres: the stock hook would hand it to libpq, which refuses it."""
+    extra = {"sslmode": "verify-full", "sslrootcert_pem": test_ca.certificate_pem}
+    conn = Connection(conn_id="pg", conn_type="postgres", host="db.example.com", extra=json.dumps(extra))
+
+    with pytest.raises(CredentialsError) as raised:
+        open_postgres(conn)
+
+    message = str(raised.value)
+    assert "holds inline PEM (sslrootcert_pem) under conn_type 'postgres'" in message
+    assert "python -m devtools.aiven_connections convert" in message
+    assert "'franz_ivan_postgres'" in message
+    assert "BEGIN" not in message
+
+
+def test_test_connection_succeeds_on_a_good_connection(
+    postgres_tls: PostgresCluster, tls_database: str, test_ca: CertificateAuthority, avnadmin_password: str
+) -> None:
+    conn = postgres_connection(
+        postgres_tls,
+        tls_database,
+        {"sslmode": "verify-full", "sslrootcert_pem": test_ca.certificate_pem},
+        password=avnadmin_password,
+    )
+
+    assert PricesPostgresHook(connection=conn).test_connection() == (
+        True,
+        "Connected to PostgreSQL of connection 'crypto_prices_postgres'",
+    )
+
+
+TEST_CONNECTION_HINTS = {
+    "wrong CA": "the server's certificate is not signed by the CA in sslrootcert_pem/sslrootcert",
+    "wrong host name": "connect to the host name the server's certificate was issued for",
+    "no client certificate": "the server requires a client certificate: set sslcert_pem and sslkey_pem",
+    "expired client certificate": "the server rejected the client certificate as expired",
+}
+
+
+@pytest.mark.parametrize("case", sorted(TEST_CONNECTION_HINTS))
+def test_test_connection_names_each_tls_problem(
+    *,
+    case: str,
+    postgres_tls: PostgresCluster,
+    tls_database: str,
+    test_ca: CertificateAuthority,
+    other_ca: CertificateAuthority,
+    avnadmin_password: str,
+) -> None:
+    conn = failing_connection(
+        case,
+        cluster=postgres_tls,
+        database=tls_database,
+        test_ca=test_ca,
+        other_ca=other_ca,
+        password=avnadmin_password,
+    )
+
+    ok, message = PricesPostgresHook(connection=conn).test_connection()
+
+    assert not ok
+    assert EXPECTED_ERRORS[case] in message
+    assert TEST_CONNECTION_HINTS[case] in message
+    assert "BEGIN" not in message
+    assert avnadmin_password not in message
