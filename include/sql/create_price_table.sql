@@ -12,3 +12,12 @@ CREATE TABLE IF NOT EXISTS {table} (
     kafka_offset    bigint      NOT NULL
 );
 CREATE INDEX IF NOT EXISTS {observed_at_index} ON {table} (observed_at);
+-- Candles from an exchange's history (a backfill) share the table: value is the close,
+-- observed_at the minute's start. ADD COLUMN IF NOT EXISTS upgrades tables made before.
+ALTER TABLE {table}
+    ADD COLUMN IF NOT EXISTS open   numeric,
+    ADD COLUMN IF NOT EXISTS high   numeric,
+    ADD COLUMN IF NOT EXISTS low    numeric,
+    ADD COLUMN IF NOT EXISTS volume numeric,
+    ADD COLUMN IF NOT EXISTS kind   text NOT NULL DEFAULT 'tick'
+        CONSTRAINT {kind_check} CHECK (kind IN ('tick', 'candle'));
