@@ -375,7 +375,7 @@ def fetch_history(
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> History:
-    """The ended one-minute candles of ``market`` whose minute starts in ``window`` [start, end), page by page.
+    """The ended one-minute candles of ``market`` starting in ``window`` [start, end), page by page.
 
     :param now: the clock; which minutes have ended, and Kraken's reach, are reckoned from it.
 
