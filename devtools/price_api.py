@@ -400,13 +400,14 @@ class PriceApiHandler(BaseHTTPRequestHandler):
         if source is None:
             self.send_json(404, {"error": "Route not found"})
             return
-        recorded = state.recorded_answer(source, pair)
+        # Recorded answers and faults are keyed by the source's plain name ("kraken"), history and
+        # ticker alike; the history endpoints are routed as "<source>_<endpoint>".
+        plain, _, endpoint = source.partition("_")
+        recorded = state.recorded_answer(plain, pair)
         if recorded is not None:
             self.send_body(recorded.status, recorded.payload(), "application/json", recorded.headers)
             return
-        if source.endswith(("_ohlc", "_candles", "_klines")):
-            # Faults are keyed by the source's plain name ("kraken"), history and ticker alike.
-            plain = source.split("_")[0]
+        if endpoint:
             fault = state.take_fault(plain, pair)
             if fault is not None and fault.kind not in PRICE_FAULTS and fault.kind != "slow":
                 self.send_fault(plain, fault)
