@@ -72,6 +72,8 @@ def past_window(
     """
     if start is None or end is None or end <= start:
         return None
+    # Airflow hands pendulum times; the window is kept in plain datetimes (timedelta arithmetic).
+    start, end = (datetime.fromtimestamp(moment.timestamp(), UTC) for moment in (start, end))
     if end > (now or datetime.now(UTC)) - history_after():
         return None
     return start, end
