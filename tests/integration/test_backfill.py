@@ -12,8 +12,8 @@ import pytest
 from psycopg import sql
 
 from devtools.local_stack import Stack
-from devtools.up import topic_events
 from devtools.price_api import EMPTY_EVERY, PriceApiServer, candle_at
+from devtools.up import topic_events
 from franz_ivan.events import Candle, Market, PriceEvent, event_id_for
 from franz_ivan.gaps import Gap, backfill_command, find_gaps, report, retention_gaps
 from franz_ivan.producer import candle_event_id
@@ -97,7 +97,8 @@ def test_a_candle_is_stored_beside_the_live_rows_of_its_minute_which_stay(store:
 
 def test_a_table_from_before_candles_gains_the_columns_and_keeps_its_rows(store: PriceStore, pg: Any) -> None:
     pg.execute(
-        'CREATE TABLE btcusd ("timestamp" timestamptz NOT NULL DEFAULT CURRENT_TIMESTAMP, value numeric NOT NULL,'
+        'CREATE TABLE btcusd ("timestamp" timestamptz NOT NULL DEFAULT CURRENT_TIMESTAMP,'
+        " value numeric NOT NULL,"
         " source text NOT NULL, exchange text NOT NULL, observed_at timestamptz NOT NULL,"
         " event_id uuid PRIMARY KEY, kafka_partition integer NOT NULL, kafka_offset bigint NOT NULL)"
     )
@@ -168,7 +169,8 @@ def test_the_gap_finder_lists_the_recorded_retention_losses(pg: Any) -> None:
     lost = retention_gaps(pg, "crypto_prices", START)
     assert lost == [("crypto_prices", 1, 100, 250, START + MINUTE)]
     assert report([], lost) == (
-        "No missing minutes.\nretention loss: crypto_prices[1] offsets 100 to 250, detected 2026-11-30 08:01:00 UTC"
+        "No missing minutes.\n"
+        "retention loss: crypto_prices[1] offsets 100 to 250, detected 2026-11-30 08:01:00 UTC"
     )
 
 
@@ -275,11 +277,12 @@ def test_a_window_beyond_krakens_720_minutes_fails_its_task_naming_the_limit(
 
     output = produced.stdout + produced.stderr
     assert (
-        "1 of 1 kraken markets were not filled from history: kraken kraken:btcusd: kraken serves only its 720 most recent one-minute candles"
-        in output
+        "1 of 1 kraken markets were not filled from history: kraken kraken:btcusd: "
+        "kraken serves only its 720 most recent one-minute candles" in output
     )
+    minute = logical - MINUTE
     assert (
-        f"{logical:%Y-%m-%d %H:%M} to {logical:%H:%M} UTC (1 minutes) could not be filled; filled nothing"
+        f"{minute:%Y-%m-%d %H:%M} to {minute:%H:%M} UTC (1 minutes) could not be filled; filled nothing"
         in output
     )
     # Bitstamp reaches back further: its candle is stored, Kraken's task failed.
