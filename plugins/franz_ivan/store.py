@@ -160,14 +160,24 @@ class PriceStore:
     def _ensure_price_table(self, pair: str) -> sql.Identifier:
         table = sql.Identifier(validate_pair(pair))
         if pair not in self._price_tables:
+            kind_check = sql.Identifier(f"{pair}_kind_check")
             self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
             self.conn.execute(
                 sql.SQL(self._create_price_table).format(
                     table=table,
                     observed_at_index=sql.Identifier(f"{pair}_observed_at_idx"),
-                    kind_check=sql.Identifier(f"{pair}_kind_check"),
+                    kind_check=kind_check,
                 )
             )
+            # A table made before candles gains their columns; ALTER TABLE would lock out every
+            # reader each time, so it runs only when a column is missing.
+            lacks = self.conn.execute(
+                read_sql("price_table_lacks_candle_columns"), {"table": pair}
+            ).fetchone()
+            if lacks and lacks[0]:
+                self.conn.execute(
+                    sql.SQL(read_sql("add_candle_columns")).format(table=table, kind_check=kind_check)
+                )
             self._price_tables.add(pair)
         return table
 
