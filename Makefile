@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo up test lint unit bench install clean
+.PHONY: demo backfill-demo up test lint unit bench install clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ install: $(STAMP)
 ## Start Tansu, use the local PostgreSQL and price API, run both DAGs once, print the rows stored.
 demo: $(STAMP)
 	$(BIN)/python -m devtools.local_stack
+
+## Offline: fill an hour from the local price API's candle history, print the rows and the gap finder's view.
+backfill-demo: $(STAMP)
+	$(BIN)/python -m devtools.backfill_demo
 
 ## Run the real Airflow services (scheduler, triggerer, dag-processor, api-server) on local defaults
 ## with both DAGs unpaused; prints the UI address and login. Ctrl-C stops everything.

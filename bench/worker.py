@@ -55,7 +55,9 @@ def create_tables(conn: Any) -> None:
         for pair in PAIRS:
             conn.execute(
                 sql.SQL(read_sql("create_price_table")).format(
-                    table=sql.Identifier(pair), observed_at_index=sql.Identifier(f"{pair}_observed_at_idx")
+                    table=sql.Identifier(pair),
+                    observed_at_index=sql.Identifier(f"{pair}_observed_at_idx"),
+                    kind_check=sql.Identifier(f"{pair}_kind_check"),
                 )
             )
 

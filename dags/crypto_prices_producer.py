@@ -12,7 +12,13 @@ the source reports one, an **API allowance event** to the Kafka topic `crypto_pr
   market failed, naming each one and its problem. Other sources' tasks are not affected.
 - Sources: connection `<source>_api` (host = base URL, password = API key), optional.
 - Kafka: connection `crypto_prices_kafka`; a send the broker does not acknowledge fails the task.
-- Schedule: every minute, or `CRYPTO_PRICES_PRODUCER_SCHEDULE` (cron).
+- Schedule: every minute, or `CRYPTO_PRICES_PRODUCER_SCHEDULE` (cron). A run covers the
+  interval from the schedule's previous time to its own (`CronDataIntervalTimetable`): the run
+  started at 12:01 has logical date 12:00 and covers the minute 12:00-12:01.
+- **Backfill**: a run whose interval ended over 5 minutes ago (`airflow backfill create`, the
+  UI's backfill dialog, `airflow dags test crypto_prices_producer <past date>`) publishes the
+  interval's one-minute **candles** from each source's history instead of the current prices.
+  See `docs/backfill.md`.
 """
 
 from __future__ import annotations
@@ -23,13 +29,14 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import dag, get_current_context, task
+from airflow.timetables.interval import CronDataIntervalTimetable
 
 SCHEDULE = os.environ.get("CRYPTO_PRICES_PRODUCER_SCHEDULE", "* * * * *")
 
 
 @dag(
     dag_id="crypto_prices_producer",
-    schedule=SCHEDULE,
+    schedule=CronDataIntervalTimetable(SCHEDULE, timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=3,
@@ -60,11 +67,14 @@ def crypto_prices_producer() -> None:
     @task(map_index_template="{{ task.op_kwargs['group']['source'] }}")
     def publish_prices(group: dict[str, Any]) -> dict[str, object]:
         """Fetch one source's markets and publish their events, every delivery acknowledged."""
-        from franz_ivan.producer import publish_source
+        from franz_ivan.producer import past_window, publish_source
 
         context = get_current_context()
         return publish_source(
-            group["source"], group["markets"], run_key=f"{context['dag'].dag_id}/{context['run_id']}"
+            group["source"],
+            group["markets"],
+            run_key=f"{context['dag'].dag_id}/{context['run_id']}",
+            window=past_window(context.get("data_interval_start"), context.get("data_interval_end")),
         )
 
     publish_prices.expand(group=list_markets())

@@ -16,6 +16,28 @@ source          request                                        answer
 ``bitstamp``    ``GET /api/v2/ticker/btcusd/``                 ``last``, ``timestamp`` (now, epoch s)
 ==============  =============================================  ==========================================
 
+Each source also serves its **one-minute candles** (history) in its own shape, for backfills:
+
+==============  =====================================================  ==================================
+source          request                                                quirks kept
+==============  =====================================================  ==================================
+``kraken``      ``GET /0/public/OHLC?pair=XBTUSD&interval=1&since=s``  only the 720 most recent minutes,
+                                                                       the open minute last, ``last``;
+                                                                       empty minutes flat, volume 0
+``coinbase``    ``GET /products/BTC-USD/candles?granularity=60``       newest first; over 300 buckets is
+                ``&start=…&end=…``                                     the recorded 400; empty minutes
+                                                                       missing
+``binance``     ``GET /api/v3/klines?symbol=…&interval=1m``            12 fields, at most 1000, weight 2
+                ``&startTime=ms&endTime=ms&limit=n``
+``bitstamp``    ``GET /api/v2/ohlc/btcusd/?step=60&start=s&limit=n``   strings; ``limit`` 1 to 1000
+``cryptowatch`` ``GET /markets/{exchange}/{pair}/ohlc?periods=60``     close times; empty minutes
+                ``&after=s&before=s``                                  missing; ``allowance`` charged
+==============  =====================================================  ==================================
+
+Candles are a pure function of (source, pair, minute) (:func:`candle_at`), so the same minute
+asked twice gives the same candle and tests can tell exactly what was served. Every
+:data:`EMPTY_EVERY`-th minute has no trades.
+
 Unknown pairs get each source's recorded error (Bitstamp's, not recorded, is an HTML 404 page).
 :class:`Fault` switches a source, or one ``source:pair``, to a bad answer for tests: see
 :data:`FAULT_KINDS`; :class:`Recorded` makes it answer with a recorded payload byte for byte.
@@ -79,6 +101,11 @@ KRAKEN_ASSETS: Final = {"btc": "XBT", "doge": "XDG"}
 KRAKEN_LEGACY: Final = {"XBT", "ETH", "LTC", "XRP"}
 """Kraken's canonical names prefix these with X, and fiat quotes with Z: ``XXBTZUSD``."""
 KRAKEN_FIAT: Final = {"USD", "EUR"}
+
+EMPTY_EVERY: Final = 23
+"""Minute numbers (epoch minutes) divisible by this have no trades in the served history."""
+KRAKEN_OHLC_REACH: Final = 720
+MAX_CANDLES: Final = {"coinbase": 300, "binance": 1000, "bitstamp": 1000, "cryptowatch": 1000}
 
 BINANCE_WEIGHT_PER_CALL: Final = 2
 BINANCE_WEIGHT_HEADER: Final = "X-MBX-USED-WEIGHT-1M"
@@ -207,6 +234,8 @@ class ApiState:
     requests: list[dict[str, Any]] = field(default_factory=list)
     served: list[dict[str, Any]] = field(default_factory=list)
     """Every answered body with its path, so tests can compare stored rows with what was served."""
+    candles_served: list[tuple[str, str, ServedCandle]] = field(default_factory=list)
+    """Every candle answered, as (source, pair, candle), open minutes and repeats included."""
     in_flight: int = 0
     max_in_flight: int = 0
     """The most requests being answered at once: how concurrently the producer asked."""
@@ -256,6 +285,52 @@ class ApiState:
                     fault.times -= 1
                 return fault
         return None
+
+
+@dataclass(frozen=True)
+class ServedCandle:
+    """One minute of history: ``minute`` is its start in epoch seconds; ``volume`` 0 means no trades."""
+
+    minute: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+
+    @property
+    def traded(self) -> bool:
+        return self.volume > 0
+
+
+def _close_at(source: str, pair: str, number: int) -> Decimal:
+    base = BASE_PRICES[pair]
+    drift = Decimal(str(round(math.sin(number / 37.0) / 100, 6))) + SOURCE_SPREAD[source]
+    return (base * (1 + drift)).quantize(base)
+
+
+def candle_at(source: str, pair: str, minute: int) -> ServedCandle:
+    """The candle of ``pair`` on ``source`` for the minute starting at epoch second ``minute``."""
+    number = minute // 60
+    previous = _close_at(source, pair, number - 1)
+    if number % EMPTY_EVERY == 0:
+        return ServedCandle(minute, previous, previous, previous, previous, Decimal(0))
+    close = _close_at(source, pair, number)
+    step = BASE_PRICES[pair] / 2000
+    high = (max(previous, close) + step).quantize(BASE_PRICES[pair])
+    low = (min(previous, close) - step).quantize(BASE_PRICES[pair])
+    volume = Decimal((number * 7919) % 997 + 1) / 100
+    return ServedCandle(minute, previous, high, low, close, volume)
+
+
+def minutes_between(first: int, last: int) -> range:
+    """Epoch-second minute starts from the minute holding ``first`` to the one holding ``last``."""
+    return range(first - first % 60, last - last % 60 + 1, 60)
+
+
+def now_minute() -> int:
+    now = int(time.time())
+    return now - now % 60
 
 
 def padded(price: Decimal, places: int) -> str:
@@ -313,7 +388,7 @@ class PriceApiHandler(BaseHTTPRequestHandler):
         state = self.state
         url = urlsplit(self.path)
         query = {name: values[0] for name, values in parse_qs(url.query).items()}
-        source, pair, asked = self.route(url.path, query)
+        source, pair, asked = self.history_route(url.path, query) or self.route(url.path, query)
         with state.lock:
             state.requests.append(
                 {
@@ -329,9 +404,19 @@ class PriceApiHandler(BaseHTTPRequestHandler):
         if source is None:
             self.send_json(404, {"error": "Route not found"})
             return
-        recorded = state.recorded_answer(source, pair)
+        # Recorded answers and faults are keyed by the source's plain name ("kraken"), history and
+        # ticker alike; the history endpoints are routed as "<source>_<endpoint>".
+        plain, _, endpoint = source.partition("_")
+        recorded = state.recorded_answer(plain, pair)
         if recorded is not None:
             self.send_body(recorded.status, recorded.payload(), "application/json", recorded.headers)
+            return
+        if endpoint:
+            fault = state.take_fault(plain, pair)
+            if fault is not None and fault.kind not in PRICE_FAULTS and fault.kind != "slow":
+                self.send_fault(plain, fault)
+                return
+            getattr(self, f"answer_{source}")(pair, asked, query)
             return
         fault = state.take_fault(source, pair)
         if fault is not None and fault.kind == "slow":
@@ -367,6 +452,23 @@ class PriceApiHandler(BaseHTTPRequestHandler):
         if len(parts) == 4 and parts[:3] == ["api", "v2", "ticker"]:
             return "bitstamp", parts[3], parts[3]
         return None, "", ""
+
+    @staticmethod
+    def history_route(path: str, query: dict[str, str]) -> tuple[str, str, str] | None:
+        """Like :meth:`route` for the candle endpoints (``<source>_<endpoint>``), None for other paths."""
+        parts = path.strip("/").split("/")
+        routes: dict[str, tuple[str, str, str]] = {}
+        if len(parts) == 4 and parts[0] == "markets" and parts[3] == "ohlc":
+            routes[path] = ("cryptowatch_ohlc", parts[2], parts[2])
+        if len(parts) == 3 and parts[0] == "products" and parts[2] == "candles":
+            routes[path] = ("coinbase_candles", parts[1].replace("-", "").lower(), parts[1])
+        if len(parts) == 4 and parts[:3] == ["api", "v2", "ohlc"]:
+            routes[path] = ("bitstamp_ohlc", parts[3], parts[3])
+        if path.rstrip("/") == "/0/public/OHLC":
+            routes[path] = ("kraken_ohlc", kraken_pair(query.get("pair", "")), query.get("pair", ""))
+        if path.rstrip("/") == "/api/v3/klines":
+            routes[path] = ("binance_klines", query.get("symbol", "").lower(), query.get("symbol", ""))
+        return routes.get(path)
 
     def price_text(self, source: str, pair: str) -> str:
         """The price as the source writes it."""
@@ -480,6 +582,184 @@ class PriceApiHandler(BaseHTTPRequestHandler):
         else:
             body["last"] = price
         self.send_json(200, body, source="bitstamp", pair=pair)
+
+    def send_candles(  # noqa: PLR0917 (status, body and headers as in send_json)
+        self,
+        source: str,
+        pair: str,
+        status: int,
+        body: Any,
+        headers: dict[str, str] | None = None,
+        candles: list[ServedCandle] | None = None,
+    ) -> None:
+        """Answer with ``body`` and remember which candles it served."""
+        with self.state.lock:
+            self.state.candles_served.extend((source, pair, candle) for candle in candles or [])
+        self.send_json(status, body, headers, source=source, pair=pair)
+
+    def answer_kraken_ohlc(self, pair: str, asked: str, query: dict[str, str]) -> None:
+        names = kraken_names(pair)
+        if pair not in self.state.prices or names is None:
+            self.send_json(
+                200, sample("ohlc/kraken_error_ohlc_unknown_pair.json"), source="kraken", pair=pair
+            )
+            return
+        if query.get("interval", "1") != "1":
+            self.send_json(200, {"error": ["EGeneral:Invalid arguments"]}, source="kraken", pair=pair)
+            return
+        current = now_minute()
+        oldest = current - (KRAKEN_OHLC_REACH - 1) * 60
+        since = int(query.get("since", "0") or 0)
+        first = max(oldest, since - since % 60 + 60)
+        candles = [candle_at("kraken", pair, minute) for minute in minutes_between(first, current)]
+        rows = [
+            [
+                c.minute,
+                *(padded(v, 5) for v in (c.open, c.high, c.low, c.close)),
+                padded(c.close if c.traded else Decimal(0), 5),
+                f"{c.volume:.8f}",
+                int(c.volume * 3),
+            ]
+            for c in candles
+        ]
+        body = {"error": [], "result": {names[1]: rows, "last": current - 60}}
+        self.send_candles("kraken", pair, 200, body, candles=candles)
+
+    def answer_coinbase_candles(self, pair: str, asked: str, query: dict[str, str]) -> None:
+        if pair not in self.state.prices:
+            self.send_json(404, sample("coinbase_exchange_error_notfound.json"), source="coinbase", pair=pair)
+            return
+        if query.get("granularity") not in {"60", "300", "900", "3600", "21600", "86400"}:
+            self.send_json(400, {"message": "Unsupported granularity"}, source="coinbase", pair=pair)
+            return
+        current = now_minute()
+        if "start" in query and "end" in query:
+            first = int(datetime.fromisoformat(query["start"]).timestamp())
+            last = min(current, int(datetime.fromisoformat(query["end"]).timestamp()))
+            if len(minutes_between(first, int(datetime.fromisoformat(query["end"]).timestamp()))) > 300:
+                body = sample("ohlc/coinbase_exchange_error_granularity_range.json")
+                self.send_json(400, body, source="coinbase", pair=pair)
+                return
+        else:
+            first, last = current - 299 * 60, current
+        candles = [
+            candle
+            for minute in minutes_between(first, last)
+            if (candle := candle_at("coinbase", pair, minute)).traded
+        ][::-1]
+        rows = [
+            [c.minute, float(c.low), float(c.high), float(c.open), float(c.close), float(c.volume)]
+            for c in candles
+        ]
+        self.send_candles("coinbase", pair, 200, rows, candles=candles)
+
+    def answer_binance_klines(self, pair: str, asked: str, query: dict[str, str]) -> None:
+        headers = {BINANCE_WEIGHT_HEADER: str(self.state.use_binance_weight())}
+        if pair not in self.state.prices:
+            self.send_json(
+                400, sample("binance_error_invalid_symbol.json"), headers, source="binance", pair=pair
+            )
+            return
+        if query.get("interval") != "1m":
+            self.send_json(
+                400, sample("ohlc/binance_error_invalid_interval.json"), headers, source="binance", pair=pair
+            )
+            return
+        limit = min(int(query.get("limit", "500")), MAX_CANDLES["binance"])
+        current = now_minute()
+        start_ms = int(query.get("startTime", (current - (limit - 1) * 60) * 1000))
+        end_ms = int(query.get("endTime", current * 1000 + 59_999))
+        first = -(-start_ms // 60_000) * 60
+        last = min(current, end_ms // 60_000 * 60)
+        candles = [candle_at("binance", pair, minute) for minute in minutes_between(first, last)][:limit]
+        rows = [
+            [
+                c.minute * 1000,
+                *(padded(v, 8) for v in (c.open, c.high, c.low, c.close)),
+                f"{c.volume:.8f}",
+                c.minute * 1000 + 59_999,
+                padded(c.volume * c.close, 8),
+                int(c.volume * 3),
+                f"{c.volume / 2:.8f}",
+                padded(c.volume * c.close / 2, 8),
+                "0",
+            ]
+            for c in candles
+        ]
+        self.send_candles("binance", pair, 200, rows, headers, candles=candles)
+
+    def answer_bitstamp_ohlc(self, pair: str, asked: str, query: dict[str, str]) -> None:
+        if pair not in self.state.prices:
+            self.send_body(404, HTML_NOT_FOUND, "text/html")
+            return
+        limit = int(query.get("limit", "0") or 0)
+        if not 1 <= limit <= MAX_CANDLES["bitstamp"] or query.get("step") != "60":
+            field_name = "limit" if query.get("step") == "60" else "step"
+            error: dict[str, Any] = {
+                "code": "validation-error",
+                "errors": [
+                    {
+                        "field": field_name,
+                        "message": "Must be between 1 and 1000.",
+                        "code": "validation-error",
+                    }
+                ],
+            }
+            self.send_json(400, error, source="bitstamp", pair=pair)
+            return
+        current = now_minute()
+        last = current - 60 if query.get("exclude_current_candle") == "true" else current
+        first = int(query.get("start", str(last - (limit - 1) * 60)))
+        candles = [candle_at("bitstamp", pair, minute) for minute in minutes_between(first, last)][:limit]
+        rows = [
+            {
+                "timestamp": str(c.minute),
+                "open": str(c.open),
+                "high": str(c.high),
+                "low": str(c.low),
+                "close": str(c.close),
+                "volume": f"{c.volume:.8f}",
+            }
+            for c in candles
+        ]
+        body = {"data": {"pair": f"{pair[:-3].upper()}/{pair[-3:].upper()}", "ohlc": rows}}
+        self.send_candles("bitstamp", pair, 200, body, candles=candles)
+
+    def answer_cryptowatch_ohlc(self, pair: str, asked: str, query: dict[str, str]) -> None:
+        allowance = self.state.charge()
+        if allowance is None:
+            body = {"error": "Out of allowance", "allowance": {"cost": 0, "remaining": 0}}
+            self.send_json(429, body, source="cryptowatch", pair=pair)
+            return
+        if pair not in self.state.prices:
+            body = sample("ohlc/cryptowatch_error_ohlc_notfound.json")
+            body["allowance"] = allowance
+            self.send_json(404, body, source="cryptowatch", pair=pair)
+            return
+        current = now_minute()
+        # Close times: the open minute closes at current + 60 and is served, as Cryptowatch did.
+        before = min(int(query.get("before", str(current + 60))), current + 60)
+        after = int(query.get("after", str(before - 999 * 60)))
+        candles = [
+            candle
+            for minute in minutes_between(after - 60, before - 60)
+            if (candle := candle_at("cryptowatch", pair, minute)).traded
+        ][-MAX_CANDLES["cryptowatch"] :]
+        rows = [
+            [
+                c.minute + 60,
+                float(c.open),
+                float(c.high),
+                float(c.low),
+                float(c.close),
+                float(c.volume),
+                float(c.volume * c.close),
+            ]
+            for c in candles
+        ]
+        self.send_candles(
+            "cryptowatch", pair, 200, {"result": {"60": rows}, "allowance": allowance}, candles=candles
+        )
 
 
 class PriceApiServer(ThreadingHTTPServer):

@@ -127,8 +127,10 @@ def to_batch_item(message: Message, batch: Batch) -> None:
     else:
         if isinstance(event, AllowanceEvent):
             batch.allowances.append(Located(event, partition, offset))
-        else:
+        elif event.candle is None:
             batch.prices.append(Located(event, partition, offset))
+        else:
+            batch.candles.append(Located(event, partition, offset))
     batch.next_offsets[partition] = offset + 1
 
 

@@ -13,6 +13,14 @@ Schema version 1::
     {"schema_version": 1, "type": "allowance", "event_id": "<uuid>", "source": "cryptowatch",
      "exchange": "coinbase-pro", "pair": "btcusd", "observed_at": "...",
      "remaining": "9.895", "cost": "0.005", "remaining_paid": null}
+
+A **candle** (one minute of an exchange's history, fetched by a backfill) is a price event whose
+``price`` is the minute's close and ``observed_at`` the minute's start, with four more fields;
+schema version 1 readers that do not know them read it as a price::
+
+    {"schema_version": 1, "type": "price", "event_id": "<uuid>", "source": "kraken",
+     "exchange": "kraken", "pair": "btcusd", "observed_at": "2026-11-27T18:00:00.000000Z",
+     "price": "24063.4", "open": "24050.1", "high": "24070", "low": "24049.9", "volume": "1.25"}
 """
 
 from __future__ import annotations
@@ -167,14 +175,31 @@ def market_of(source: Any, exchange: Any, pair: Any) -> Market:
     return Market(source, exchange, pair)
 
 
+class Candle(msgspec.Struct, frozen=True):
+    """What a one-minute candle carries besides its close (the event's price) and its minute."""
+
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    volume: Decimal
+
+
+CANDLE_FIELDS: Final = ("open", "high", "low", "volume")
+
+
 class PriceEvent(msgspec.Struct, frozen=True):
     """A price observation. A frozen ``msgspec.Struct``: a drain builds one per message, and it is
-    built several times faster than a frozen dataclass."""
+    built several times faster than a frozen dataclass.
+
+    ``candle`` is None for a live tick; for a candle from an exchange's history it holds the
+    minute's open, high, low and volume (``price`` is then the close, ``observed_at`` the minute).
+    """
 
     event_id: str
     market: Market
     observed_at: datetime
     price: Decimal
+    candle: Candle | None = None
 
     type = "price"
 
@@ -212,6 +237,9 @@ def encode(event: Event) -> bytes:
     }
     if isinstance(event, PriceEvent):
         body["price"] = str(event.price)
+        if event.candle is not None:
+            for name in CANDLE_FIELDS:
+                body[name] = str(getattr(event.candle, name))
     else:
         body["remaining"] = str(event.remaining)
         body["cost"] = _decimal_text(event.cost)
@@ -238,12 +266,16 @@ class _WireEvent(msgspec.Struct, forbid_unknown_fields=True):
     remaining: str | msgspec.UnsetType = msgspec.UNSET
     cost: str | None = None
     remaining_paid: str | None = None
+    open: str | None = None
+    high: str | None = None
+    low: str | None = None
+    volume: str | None = None
 
 
 _WIRE_DECODER: Final = msgspec.json.Decoder(_WireEvent)
 
 _FIELDS: Final = _WireEvent.__struct_fields__
-_OPTIONAL: Final = frozenset({"cost", "remaining_paid"})
+_OPTIONAL: Final = frozenset({"cost", "remaining_paid", *CANDLE_FIELDS})
 """Absent or null, these mean the same: no figure."""
 
 
@@ -277,6 +309,20 @@ def _optional_decimal(value: Any, field: str) -> Decimal | None:
     return None if value is None else parse_decimal(value, field, positive=False)
 
 
+def parse_candle(values: tuple[Any, ...]) -> Candle:
+    """The candle fields of a price event: all four present, prices positive, volume zero or more."""
+    missing = [name for name, value in zip(CANDLE_FIELDS, values, strict=True) if value is None]
+    if missing:
+        raise EventError(f"candle fields {missing} are missing (a candle carries {list(CANDLE_FIELDS)})")
+    open_, high, low, volume = values
+    return Candle(
+        open=parse_decimal(open_, "open", positive=True),
+        high=parse_decimal(high, "high", positive=True),
+        low=parse_decimal(low, "low", positive=True),
+        volume=parse_decimal(volume, "volume", positive=False),
+    )
+
+
 def decode(raw: bytes | None) -> Event:
     """Parse and validate one message value. Raises :class:`EventError` naming the problem."""
     if raw is None:
@@ -289,7 +335,7 @@ def decode(raw: bytes | None) -> Event:
     else:
         fields = tuple(body.get(name, None if name in _OPTIONAL else msgspec.UNSET) for name in _FIELDS)
     version, kind, event_id, source, exchange, pair, observed_at, price, remaining, cost, remaining_paid = (
-        fields
+        fields[:11]
     )
     _present(version, "schema_version")
     if version != SCHEMA_VERSION:
@@ -304,9 +350,11 @@ def decode(raw: bytes | None) -> Event:
     moment = parse_time(_present(observed_at, "observed_at"))
     _present(kind, "type")
     if kind == PriceEvent.type:
-        return PriceEvent(
-            event_id, market, moment, parse_decimal(_present(price, "price"), "price", positive=True)
-        )
+        close = parse_decimal(_present(price, "price"), "price", positive=True)
+        candle = fields[11:]
+        if candle == (None, None, None, None):
+            return PriceEvent(event_id, market, moment, close)
+        return PriceEvent(event_id, market, moment, close, parse_candle(candle))
     if kind == AllowanceEvent.type:
         return AllowanceEvent(
             event_id,

@@ -8,6 +8,12 @@ floor spares the others; every other source's markets go out at once.
 
 Every event id is derived from (run, market, kind), so a retried task re-sends the same ids and
 the consumer stores each observation once.
+
+A run whose data interval ended at least ``CRYPTO_PRICES_HISTORY_AFTER`` seconds ago (default
+300: a backfill, ``airflow dags test`` of a past date, a run the scheduler started late) asks
+each market's history instead of its ticker (:mod:`franz_ivan.sources.history`): one candle
+event per ended minute of the interval, its id derived from (market, minute) alone, so that
+backfilling the same minutes again stores nothing new.
 """
 
 from __future__ import annotations
@@ -15,18 +21,19 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from franz_ivan.events import AllowanceEvent, Event, Market, PriceEvent, event_id_for
+from franz_ivan.events import AllowanceEvent, Event, Market, PriceEvent, event_id_for, format_time
 from franz_ivan.settings import env_float
 from franz_ivan.sources import SOURCES, Endpoint, PriceSource, SourceError, fetch_quote
 from franz_ivan.sources.base import USER_AGENT, Allowance
 from franz_ivan.sources.pacing import PacingSettings, SourcePacer, allowance_floor
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     import requests
+
+    from franz_ivan.sources.history import History
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +55,33 @@ class Observation:
 def fetch_concurrency() -> int:
     """Markets of one source fetched at once (``CRYPTO_PRICES_FETCH_CONCURRENCY``, default 20)."""
     return int(env_float("CRYPTO_PRICES_FETCH_CONCURRENCY", 20))
+
+
+def history_after() -> timedelta:
+    """How long after its data interval ended a run fetches history (``CRYPTO_PRICES_HISTORY_AFTER``, s)."""
+    return timedelta(seconds=env_float("CRYPTO_PRICES_HISTORY_AFTER", 300))
+
+
+def past_window(
+    start: datetime | None, end: datetime | None, now: datetime | None = None
+) -> tuple[datetime, datetime] | None:
+    """The run's data interval if it lies in the past (fetch history), else None (fetch tickers).
+
+    A live run starts seconds after its interval ends; one whose interval ended
+    :func:`history_after` ago or more is a backfill or a late run, and its minutes are history.
+    """
+    if start is None or end is None or end <= start:
+        return None
+    # Airflow hands pendulum times; the window is kept in plain datetimes (timedelta arithmetic).
+    start, end = (datetime.fromtimestamp(moment.timestamp(), UTC) for moment in (start, end))
+    if end > (now or datetime.now(UTC)) - history_after():
+        return None
+    return start, end
+
+
+def candle_event_id(market: Market, minute: datetime) -> str:
+    """The same id for the same market and minute whichever run fetched it."""
+    return event_id_for("candle", market.key, format_time(minute))
 
 
 def allowance_event(
@@ -94,6 +128,56 @@ def observe(
     return Observation(market, events)
 
 
+def observe_history(
+    session: requests.Session,
+    endpoint: Endpoint,
+    market: Market,
+    run_key: str,
+    pacer: SourcePacer,
+    *,
+    window: tuple[datetime, datetime],
+) -> Observation:
+    """The candle events of ``market`` in ``window``; what failed, or lay beyond reach, as the error."""
+    from franz_ivan.sources.history import fetch_history
+
+    shortfall = pacer.shortfall()
+    if shortfall is not None:
+        log.warning("%s: skipped this run: %s", market, shortfall)
+        return Observation(market, [], skipped=shortfall)
+    try:
+        history: History = fetch_history(session, endpoint, market, window, pacer)
+    except SourceError as error:
+        log.error("%s", error)
+        events: list[tuple[str, Event]] = []
+        if error.allowance is not None:
+            events.append((market.key, allowance_event(run_key, market, datetime.now(UTC), error.allowance)))
+        return Observation(market, events, error)
+    events = [
+        (
+            market.key,
+            PriceEvent(
+                event_id=candle_event_id(market, candle.minute),
+                market=market,
+                observed_at=candle.minute,
+                price=candle.close,
+                candle=candle.candle,
+            ),
+        )
+        for candle in history.candles
+    ]
+    if history.allowance is not None:
+        events.append((market.key, allowance_event(run_key, market, datetime.now(UTC), history.allowance)))
+    log.info(
+        "%s: %d candles for %s to %s",
+        market,
+        len(history.candles),
+        window[0].isoformat(),
+        window[1].isoformat(),
+    )
+    beyond = None if history.beyond_reach is None else SourceError(market, history.beyond_reach)
+    return Observation(market, events, beyond)
+
+
 def new_session(pool_size: int) -> requests.Session:
     """An HTTP session whose connection pool fits ``pool_size`` concurrent fetches."""
     import requests
@@ -107,28 +191,49 @@ def new_session(pool_size: int) -> requests.Session:
 
 
 def observe_source(
-    source: PriceSource, endpoint: Endpoint, markets: list[Market], run_key: str, pacer: SourcePacer
+    source: PriceSource,
+    endpoint: Endpoint,
+    markets: list[Market],
+    run_key: str,
+    pacer: SourcePacer,
+    *,
+    window: tuple[datetime, datetime] | None = None,
 ) -> list[Observation]:
-    """Observe ``markets`` concurrently; first one alone when an allowance floor could spare the rest."""
+    """Observe ``markets`` concurrently; first one alone when an allowance floor could spare the rest.
+
+    :param window: a past data interval: fetch its candles rather than the tickers.
+    """
     concurrency = fetch_concurrency()
     first = markets[:1] if source.reports_allowance and pacer.floor > 0 else []
     rest = markets[len(first) :]
+
+    def observe_one(session: requests.Session, market: Market) -> Observation:
+        if window is None:
+            return observe(session, endpoint, market, run_key, pacer)
+        return observe_history(session, endpoint, market, run_key, pacer, window=window)
+
     with new_session(concurrency) as session:
-        observations = [observe(session, endpoint, market, run_key, pacer) for market in first]
+        observations = [observe_one(session, market) for market in first]
         if rest:
             workers = min(concurrency, len(rest))
             with ThreadPoolExecutor(workers, thread_name_prefix=source.name) as pool:
-                observations += pool.map(
-                    lambda market: observe(session, endpoint, market, run_key, pacer), rest
-                )
+                observations += pool.map(lambda market: observe_one(session, market), rest)
     return observations
 
 
-def publish_source(source_name: str, market_keys: list[str], run_key: str) -> dict[str, object]:
+def publish_source(
+    source_name: str,
+    market_keys: list[str],
+    run_key: str,
+    window: tuple[datetime, datetime] | None = None,
+) -> dict[str, object]:
     """Fetch one source's markets, publish every event they gave, then raise if any price failed.
 
     :param market_keys: :attr:`Market.key` values, all of source ``source_name``.
     :param run_key: names the DAG run; event ids derive from it.
+    :param window: a past data interval (see :func:`past_window`): publish its one-minute candles
+        instead of the current prices; a window beyond the source's reach fails after publishing
+        what could be had.
     :raises SourceFetchError: naming each failed market and its problem, after publishing the rest.
     """
     from franz_ivan.clients import source_endpoint
@@ -143,7 +248,7 @@ def publish_source(source_name: str, market_keys: list[str], run_key: str) -> di
     if strangers:
         raise ValueError(f"markets {strangers} are not {source_name} markets")
     pacer = SourcePacer(source_name, PacingSettings.from_env(), allowance_floor(source_name))
-    observations = observe_source(source, source_endpoint(source), markets, run_key, pacer)
+    observations = observe_source(source, source_endpoint(source), markets, run_key, pacer, window=window)
     events = [event for observation in observations for event in observation.events]
     if events:
         config = PricesKafkaHook().config()
@@ -152,12 +257,14 @@ def publish_source(source_name: str, market_keys: list[str], run_key: str) -> di
         publish(config, topic(), events, timeout)
     failures = [observation.error for observation in observations if observation.error is not None]
     if failures:
+        what = "gave no price" if window is None else "were not filled from history"
         raise SourceFetchError(
-            f"{len(failures)} of {len(markets)} {source_name} markets gave no price: "
+            f"{len(failures)} of {len(markets)} {source_name} markets {what}: "
             + "; ".join(str(error) for error in failures)
         )
     return {
         "source": source_name,
+        "window": None if window is None else [format_time(window[0]), format_time(window[1])],
         "prices": sum(isinstance(event, PriceEvent) for _, event in events),
         "events": len(events),
         "skipped": [observation.market.key for observation in observations if observation.skipped],

@@ -59,17 +59,20 @@ class DeadLetter:
 @dataclass(slots=True)
 class Batch:
     prices: list[Located[PriceEvent]] = field(default_factory=list)
+    candles: list[Located[PriceEvent]] = field(default_factory=list)
+    """Price events that carry a candle (a backfill); stored through :meth:`PriceStore._write_candles`."""
     allowances: list[Located[AllowanceEvent]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     next_offsets: dict[int, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self.prices) + len(self.allowances) + len(self.dead_letters)
+        return len(self.prices) + len(self.candles) + len(self.allowances) + len(self.dead_letters)
 
 
 @dataclass(frozen=True, slots=True)
 class BatchCounts:
     prices: int
+    """Rows stored in the pair tables: live ticks and candles."""
     allowances: int
     dead_letters: int
     duplicates: int
@@ -97,6 +100,7 @@ class PriceStore:
         self._insert_prices = read_sql("insert_prices_from_staging")
         self._copy_prices = read_sql("copy_price_table")
         self._create_price_table = read_sql("create_price_table")
+        self._insert_candle = read_sql("insert_candle")
 
     def prepare(self) -> None:
         """Create the shared tables and this session's staging table if they are missing."""
@@ -137,7 +141,7 @@ class PriceStore:
         known_tables = set(self._price_tables)
         try:
             with self.conn.transaction():
-                price_rows = self._write_prices(batch.prices)
+                price_rows = self._write_prices(batch.prices) + self._write_candles(batch.candles)
                 allowance_rows = self._write_allowances(batch.allowances)
                 self._write_dead_letters(batch.dead_letters)
                 self._write_offsets(batch.next_offsets)
@@ -150,18 +154,30 @@ class PriceStore:
             prices=price_rows,
             allowances=allowance_rows,
             dead_letters=len(batch.dead_letters),
-            duplicates=len(batch.prices) + len(batch.allowances) - stored,
+            duplicates=len(batch.prices) + len(batch.candles) + len(batch.allowances) - stored,
         )
 
     def _ensure_price_table(self, pair: str) -> sql.Identifier:
         table = sql.Identifier(validate_pair(pair))
         if pair not in self._price_tables:
+            kind_check = sql.Identifier(f"{pair}_kind_check")
             self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
             self.conn.execute(
                 sql.SQL(self._create_price_table).format(
-                    table=table, observed_at_index=sql.Identifier(f"{pair}_observed_at_idx")
+                    table=table,
+                    observed_at_index=sql.Identifier(f"{pair}_observed_at_idx"),
+                    kind_check=kind_check,
                 )
             )
+            # A table made before candles gains their columns; ALTER TABLE would lock out every
+            # reader each time, so it runs only when a column is missing.
+            lacks = self.conn.execute(
+                read_sql("price_table_lacks_candle_columns"), {"table": pair}
+            ).fetchone()
+            if lacks and lacks[0]:
+                self.conn.execute(
+                    sql.SQL(read_sql("add_candle_columns")).format(table=table, kind_check=kind_check)
+                )
             self._price_tables.add(pair)
         return table
 
@@ -200,6 +216,45 @@ class PriceStore:
         for pair, table in tables.items():
             cursor = self.conn.execute(sql.SQL(self._insert_prices).format(table=table), {"pair": pair})
             stored += cursor.rowcount
+        return stored
+
+    def _write_candles(self, candles: list[Located[PriceEvent]]) -> int:
+        """Store the candle rows (few: one per market and minute of a backfill); return how many were new.
+
+        Apart from the COPY path of live ticks, in the same transaction: an event id stored before
+        (the same minute backfilled again, a replay) is skipped by ``ON CONFLICT``.
+        """
+        if not candles:
+            return 0
+        stored = 0
+        by_pair: dict[str, list[Located[PriceEvent]]] = defaultdict(list)
+        for item in candles:
+            by_pair[item.event.market.pair].append(item)
+        for pair in sorted(by_pair):
+            table = self._ensure_price_table(pair)
+            rows = []
+            for item in by_pair[pair]:
+                event, candle = item.event, item.event.candle
+                if candle is None:
+                    raise ValueError(f"event {event.event_id} of {event.market} is not a candle")
+                rows.append(
+                    {
+                        "close": event.price,
+                        "open": candle.open,
+                        "high": candle.high,
+                        "low": candle.low,
+                        "volume": candle.volume,
+                        "source": event.market.source,
+                        "exchange": event.market.exchange,
+                        "observed_at": event.observed_at,
+                        "event_id": event.event_id,
+                        "kafka_partition": item.partition,
+                        "kafka_offset": item.offset,
+                    }
+                )
+            with self.conn.cursor() as cursor:
+                cursor.executemany(sql.SQL(self._insert_candle).format(table=table), rows, returning=False)
+                stored += cursor.rowcount
         return stored
 
     def _write_allowances(self, allowances: list[Located[AllowanceEvent]]) -> int:

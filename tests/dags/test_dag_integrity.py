@@ -71,9 +71,13 @@ def test_consumer_is_continuous_with_one_run_and_a_bounded_deferrable_sensor(dag
     assert dag.get_task("drain_events").upstream_task_ids == {"wait_for_events"}
 
 
-def test_producer_runs_every_minute_by_default(dag_bag: Any) -> None:
+def test_producer_runs_every_minute_by_default_each_run_covering_the_minute_before(dag_bag: Any) -> None:
+    from airflow.timetables.interval import CronDataIntervalTimetable
+
     dag = dag_bag.dags["crypto_prices_producer"]
-    assert dag.schedule == "* * * * *"
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert dag.timetable.summary == "* * * * *"
+    assert dag.catchup is False
 
 
 def test_quality_runs_after_each_drain_and_every_five_minutes(dag_bag: Any) -> None:

@@ -25,15 +25,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol, TypeVar
 
 from franz_ivan.settings import env_float
-from franz_ivan.sources.base import Allowance, Quote, RateLimitedError, SourceError
+from franz_ivan.sources.base import Allowance, RateLimitedError, SourceError
 
 if TYPE_CHECKING:
     from franz_ivan.events import Market
 
 log = logging.getLogger(__name__)
+
+
+class Answer(Protocol):
+    """What a fetch gives: a :class:`Quote`, or a page of candles; either may report the allowance."""
+
+    @property
+    def allowance(self) -> Allowance | None: ...
+
+
+AnswerT = TypeVar("AnswerT", bound=Answer)
 
 MAX_BACKOFF_SECONDS: Final = 30.0
 RETRY_AFTER_JITTER: Final = 0.1
@@ -160,7 +170,7 @@ class SourcePacer:
                 return
             self._sleep(remaining)
 
-    def fetch(self, market: Market, call: Callable[[], Quote]) -> Quote:
+    def fetch(self, market: Market, call: Callable[[], AnswerT]) -> AnswerT:
         """``call()`` at the source's pace, again after rate limiting, within the attempts and the budget."""
         attempt = 1
         while True:
