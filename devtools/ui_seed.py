@@ -1,8 +1,7 @@
 """Rows for the "Crypto prices" page: the pipeline's tables, filled directly for tests and the benchmark.
 
-The tables are created with the pipeline's own SQL (``create_schema``, ``create_price_table``); the
-candle columns other branches add (``open``, ``high``, ``low``, ``volume``, ``kind``) are added here
-where missing, exactly as their contract names them.
+The tables are created with the pipeline's own SQL (``create_schema``, ``create_price_table``,
+``quality_create_results``); a table "made before candles" is one whose candle columns are dropped.
 """
 
 from __future__ import annotations
@@ -14,17 +13,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-CANDLE_COLUMNS = (
-    "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS open numeric, ADD COLUMN IF NOT EXISTS high numeric, "
-    "ADD COLUMN IF NOT EXISTS low numeric, ADD COLUMN IF NOT EXISTS volume numeric, "
-    "ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'tick'"
+DROP_CANDLE_COLUMNS = (
+    "ALTER TABLE {table} DROP COLUMN open, DROP COLUMN high, DROP COLUMN low, DROP COLUMN volume, "
+    "DROP COLUMN kind"
 )
-QUALITY_TABLE = """
-CREATE TABLE IF NOT EXISTS crypto_prices_quality_results (
-    checked_at timestamptz, check_name text, market text, observed_value numeric,
-    threshold numeric, status text, message text, dag_run_id text
-)
-"""
 
 
 @dataclass(frozen=True)
@@ -43,7 +35,7 @@ class PriceRow:
 
 
 def create_tables(conn: Any, pairs: Iterable[str], *, candle_columns: bool = True) -> None:
-    """The shared tables and one price table per pair, with the candle columns unless told otherwise."""
+    """The shared tables and one price table per pair; without candle columns, as made before candles."""
     from psycopg import sql
 
     from franz_ivan.events import validate_pair
@@ -53,9 +45,14 @@ def create_tables(conn: Any, pairs: Iterable[str], *, candle_columns: bool = Tru
     for pair in pairs:
         table = sql.Identifier(validate_pair(pair))
         index = sql.Identifier(f"{pair}_observed_at_idx")
-        conn.execute(sql.SQL(read_sql("create_price_table")).format(table=table, observed_at_index=index))
-        if candle_columns:
-            conn.execute(sql.SQL(CANDLE_COLUMNS).format(table=table))
+        kind_check = sql.Identifier(f"{pair}_kind_check")
+        conn.execute(
+            sql.SQL(read_sql("create_price_table")).format(
+                table=table, observed_at_index=index, kind_check=kind_check
+            )
+        )
+        if not candle_columns:
+            conn.execute(sql.SQL(DROP_CANDLE_COLUMNS).format(table=table))
     conn.commit()
 
 
@@ -114,3 +111,10 @@ def insert_allowance(
         },
     )
     conn.commit()
+
+
+def create_quality_results(conn: Any) -> None:
+    """The data-quality results table, as the quality DAG creates it."""
+    from franz_ivan.settings import read_sql
+
+    conn.execute(read_sql("quality_create_results"))

@@ -19,7 +19,13 @@ from typing import Any
 import pytest
 
 from devtools.local_stack import Broker, Postgres, Stack, drop_database, local_postgres
-from devtools.ui_seed import QUALITY_TABLE, PriceRow, create_tables, insert_allowance, insert_prices
+from devtools.ui_seed import (
+    PriceRow,
+    create_quality_results,
+    create_tables,
+    insert_allowance,
+    insert_prices,
+)
 from devtools.ui_server import UiServer, ui_api_server
 
 pytestmark = [pytest.mark.integration]
@@ -365,7 +371,7 @@ def test_overview_shows_freshness_allowance_dead_letters_and_failing_checks(ui: 
     assert overview["failing_checks"] is None, "no quality table yet"
 
     with ui.postgres.connect() as conn:
-        conn.execute(QUALITY_TABLE)
+        create_quality_results(conn)
         insert = "INSERT INTO crypto_prices_quality_results VALUES (%s, %s, %s, %s, %s, %s, %s, 'run_1')"
         conn.execute(
             insert, (now - timedelta(hours=2), "freshness", "kraken:btcusd", 900, 300, "fail", "old")
