@@ -8,6 +8,7 @@ triggers the producer through the REST API, and through the UI in a real browser
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -40,7 +41,8 @@ pytestmark = [pytest.mark.e2e]
 MARKETS = ["coinbase-pro:btcusd", "coinbase-pro:ethusd"]
 PAIRS = ["btcusd", "ethusd"]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+"""The Debian package chromium; make test installs it when missing (devtools/test_prerequisites.sh)."""
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
