@@ -199,3 +199,51 @@ def test_trigger_in_the_browser_runs_the_producer_and_its_rows_arrive(live: Live
     assert (run["run_type"], run["state"], run["triggering_user_name"]) == ("manual", "success", ADMIN)
     assert_stored_exactly_once(live, wait_until_drained(airflow, timeout=RUN_SECONDS))
     assert Path(screenshot).stat().st_size > 0
+
+
+def test_assets_view_shows_producer_topic_consumer_database(live: Live) -> None:
+    """Producer -> topic -> consumer -> database, as the REST API and the Assets view show it.
+
+    Airflow draws graph edges for outlets and asset schedules only; the consumer reads the topic
+    as an inlet (it stays sensor-triggered), which the Assets list shows as its consuming task.
+    Screenshots: the list, and the topic's page with its graph.
+    """
+    from playwright.sync_api import expect, sync_playwright
+
+    from franz_ivan.lineage import database_asset, topic_asset
+
+    airflow = live.airflow
+    listed = airflow.api.call("GET", "/assets", params={"limit": 100})["assets"]
+    assets = {asset["uri"]: asset for asset in listed}
+    topic, database = assets[topic_asset().uri], assets[database_asset().uri]
+
+    def tasks(asset: dict[str, Any], kind: str) -> set[tuple[str, str]]:
+        return {(task["dag_id"], task["task_id"]) for task in asset[kind]}
+
+    assert tasks(topic, "producing_tasks") == {(PRODUCER, "publish_prices")}
+    assert tasks(topic, "consuming_tasks") == {(CONSUMER, "drain_events")}
+    assert tasks(database, "producing_tasks") == {(CONSUMER, "drain_events")}
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shots = [ARTIFACTS / "ui-assets-list.png", ARTIFACTS / "ui-assets-graph.png"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 900})
+        page.set_default_timeout(30_000)
+        try:
+            page.goto(f"{airflow.url}/assets")
+            page.get_by_label("Username").fill(ADMIN)
+            page.get_by_label("Password").fill(airflow.password)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(f"{airflow.url}/assets")
+            expect(page.get_by_text(topic["name"], exact=True)).to_be_visible()
+            expect(page.get_by_text(database["name"], exact=True)).to_be_visible()
+            page.screenshot(path=str(shots[0]))
+
+            page.goto(f"{airflow.url}/assets/{topic['id']}")
+            expect(page.locator(".react-flow").get_by_text(PRODUCER).first).to_be_visible()
+            page.wait_for_timeout(1000)  # let the graph's layout settle before the picture
+        finally:
+            page.screenshot(path=str(shots[1]))
+            browser.close()
+    assert all(shot.stat().st_size > 0 for shot in shots)
