@@ -69,8 +69,8 @@ class PendingEventsSensor(BaseSensorOperator):
 
     def _max_wait(self, context: Any) -> float:
         if self.max_wait_seconds is None or str(self.max_wait_seconds).strip() in ("", "None"):
-            run_type = str(getattr(context.get("dag_run"), "run_type", ""))
-            if run_type == "scheduled":
+            # The SDK's DagRunType is a str enum: compare it, its str() is "DagRunType.SCHEDULED".
+            if getattr(context.get("dag_run"), "run_type", None) == "scheduled":
                 return self.continuous_max_wait_seconds
             return self.manual_max_wait_seconds
         try:
