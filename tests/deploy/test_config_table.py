@@ -101,7 +101,5 @@ def test_defaults_the_code_takes_from_constants() -> None:
         "CRYPTO_PRICES_POSTGRES_SERVER": DEFAULT_POSTGRES_SERVER,
     }
     for name, value in expected.items():
-        shown = f"{Decimal(str(value)).normalize():f}" if isinstance(value, int | float) else value
-        assert f"`{shown}`" in table[name], (
-            f"{name}: the code's default is {shown}, README says {table[name]}"
-        )
+        default = shown(Decimal(str(value))) if isinstance(value, int | float) else str(value)
+        assert f"`{default}`" in table[name], f"{name}: the code says {default}, README {table[name]}"
