@@ -53,7 +53,9 @@ from franz_ivan.settings import CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID,
             title="Wait for events (seconds)",
             description=(
                 "How long the run listens for events before ending with nothing to drain. "
-                "Empty: 600 s for the continuous runs, 10 s for a manual run or airflow dags test."
+                "Empty: 600 s for the continuous runs, 10 s for a manual run or airflow dags test. "
+                "A manual run waits in the queue until the running continuous run ends (one run at a "
+                "time keeps the drains in order), then drains what is pending and ends."
             ),
         ),
     },
