@@ -204,9 +204,10 @@ def test_trigger_in_the_browser_runs_the_producer_and_its_rows_arrive(live: Live
 def test_assets_view_shows_producer_topic_consumer_database(live: Live) -> None:
     """Producer -> topic -> consumer -> database, as the REST API and the Assets view show it.
 
-    Airflow draws graph edges for outlets and asset schedules only; the consumer reads the topic
-    as an inlet (it stays sensor-triggered), which the Assets list shows as its consuming task.
-    Screenshots: the list, and the topic's page with its graph.
+    The consumer reads the topic as an inlet (it stays sensor-triggered): the Assets list counts it
+    as the topic's consuming task, and the topic page's *Task Dependencies* graph draws the whole
+    chain (its *Scheduling* graph draws outlets and Asset schedules only). Screenshots: the list,
+    the scheduling graph, the task dependencies graph.
     """
     from playwright.sync_api import expect, sync_playwright
 
@@ -225,7 +226,9 @@ def test_assets_view_shows_producer_topic_consumer_database(live: Live) -> None:
     assert tasks(database, "producing_tasks") == {(CONSUMER, "drain_events")}
 
     ARTIFACTS.mkdir(exist_ok=True)
-    shots = [ARTIFACTS / "ui-assets-list.png", ARTIFACTS / "ui-assets-graph.png"]
+    shots = [
+        ARTIFACTS / name for name in ("ui-assets-list.png", "ui-assets-graph.png", "ui-assets-tasks.png")
+    ]
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 900})
@@ -241,9 +244,20 @@ def test_assets_view_shows_producer_topic_consumer_database(live: Live) -> None:
             page.screenshot(path=str(shots[0]))
 
             page.goto(f"{airflow.url}/assets/{topic['id']}")
-            expect(page.locator(".react-flow").get_by_text(PRODUCER).first).to_be_visible()
+            graph = page.locator(".react-flow")
+            expect(graph.get_by_text(PRODUCER).first).to_be_visible()
             page.wait_for_timeout(1000)  # let the graph's layout settle before the picture
-        finally:
             page.screenshot(path=str(shots[1]))
+
+            # Task dependencies draw the inlet too: publish_prices -> topic -> drain_events.
+            page.get_by_role("button", name="Task Dependencies").click()
+            expect(graph.get_by_text("publish_prices").first).to_be_visible()
+            page.wait_for_timeout(1000)
+            page.get_by_role("button", name="fit view").click()  # the chain is wider than the pane
+            expect(graph.get_by_text("drain_events").first).to_be_visible()
+            expect(graph.get_by_text(database["name"], exact=True)).to_be_visible()
+            page.wait_for_timeout(1000)
+        finally:
+            page.screenshot(path=str(shots[2]))
             browser.close()
     assert all(shot.stat().st_size > 0 for shot in shots)
