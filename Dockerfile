@@ -17,3 +17,8 @@ COPY --chown=airflow:root include/ /opt/airflow/include/
 
 # Every process (scheduler, task runners, triggerer) imports franz_ivan the same way.
 ENV PYTHONPATH=/opt/airflow/plugins
+
+# Masking wherever the image runs (the deployment files set the same): connection extras whose key
+# holds one of these words, and each line of a PEM on its own.
+ENV AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES=pem,sslkey,sslpassword \
+    AIRFLOW__LOGGING__SECRET_MASK_ADAPTER=franz_ivan.masking.pem_mask_variants

@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo backfill-demo up test lint unit bench install clean
+.PHONY: demo backfill-demo up test lint unit bench install clean prerequisites
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,12 @@ up: $(STAMP)
 	$(BIN)/python -m devtools.up
 
 ## Lint, type-check, then the whole test suite (unit, DAG integrity, integration, end to end).
-test: lint
+## First the machine: socat, chromium and a running PostgreSQL (installed/started as root, else named).
+test: prerequisites lint
 	$(BIN)/python -m pytest
+
+prerequisites:
+	devtools/test_prerequisites.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -7,8 +7,21 @@ not stored yet, then drains them all into the database `crypto_prices`: one tabl
 `crypto_prices_dead_letter`. Each batch and the partitions' next offsets are committed in one
 transaction, so re-runs, crashes and replays never lose or double a row.
 
-Runs continuously (one active run). With nothing pending within `max_wait_seconds` (param,
-default 600) the sensor and the drain are skipped and the next run starts listening again.
+Runs continuously (one active run). With nothing pending within `max_wait_seconds` the sensor
+and the drain are skipped and the next run starts listening again. Left empty (the default), that
+wait is 600 s for the continuous (scheduled) runs and 10 s for any other run: `airflow dags test`
+drains what is pending, or with nothing pending ends within about 10 s of starting to listen, saying so.
+
+**Triggering it by hand** (Trigger button): one run at a time keeps the drains in order, so the
+manual run is queued until the current continuous run ends (up to its 600 s wait, less as soon as
+an event arrives); then it drains what is pending and ends, and the continuous runs resume. The
+continuous run already drains an event within seconds of its arrival, so a manual run is rarely
+needed: it is the way to run the consumer while the DAG is paused.
+
+Lineage: the drain reads the topic's Asset (`kafka://<cluster>/<topic>`) and updates the database's
+(`postgres://<server>/crypto_prices/public/*`), its event carrying the counts stored; DAGs
+scheduled on that Asset (data-quality checks) run after each drain. A failed task posts to the
+`crypto_prices_alerts` webhook, if that connection exists.
 """
 
 from __future__ import annotations
@@ -18,6 +31,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from franz_ivan.lineage import database_asset, topic_asset
+from franz_ivan.notifications import WebhookNotifier
 from franz_ivan.sensors import PendingEventsSensor
 from franz_ivan.settings import CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID, topic
 
@@ -30,11 +45,25 @@ from franz_ivan.settings import CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID,
     max_active_runs=1,
     doc_md=__doc__,
     tags=["crypto_prices", "kafka", "consumer", "postgres"],
-    params={"max_wait_seconds": Param(600, type="number", minimum=0)},
+    params={
+        "max_wait_seconds": Param(
+            None,
+            type=["null", "number"],
+            minimum=0,
+            title="Wait for events (seconds)",
+            description=(
+                "How long the run listens for events before ending with nothing to drain. "
+                "Empty: 600 s for the continuous runs, 10 s for a manual run or airflow dags test. "
+                "A manual run waits in the queue until the running continuous run ends (one run at a "
+                "time keeps the drains in order), then drains what is pending and ends."
+            ),
+        ),
+    },
     default_args={
         "owner": "franz-ivan",
         "retries": 2,
         "retry_delay": timedelta(seconds=10),
+        "on_failure_callback": WebhookNotifier(),
     },
 )
 def crypto_prices_consumer() -> None:
@@ -48,13 +77,19 @@ def crypto_prices_consumer() -> None:
         poll_interval=2.0,
     )
 
-    @task(execution_timeout=timedelta(minutes=15))
+    @task(execution_timeout=timedelta(minutes=15), inlets=[topic_asset()], outlets=[database_asset()])
     def drain_events() -> dict[str, object]:
         """Store every pending event; return the counts (events, rows, dead letters, duplicates)."""
+        from airflow.sdk import get_current_context
+
         from franz_ivan.drain import drain_limits_from_env, run_drain
 
         result = run_drain(KAFKA_CONN_ID, POSTGRES_CONN_ID, topic(), CONSUMER_GROUP, drain_limits_from_env())
-        return result.as_dict()
+        counts = result.as_dict()
+        get_current_context()["outlet_events"][database_asset()].extra = {
+            key: counts[key] for key in ("events", "prices", "allowances", "dead_letters", "duplicates")
+        }
+        return counts
 
     wait_for_events >> drain_events()
 

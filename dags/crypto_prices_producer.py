@@ -6,7 +6,8 @@ the source reports one, an **API allowance event** to the Kafka topic `crypto_pr
 
 - Markets: Airflow Variable `crypto_prices_markets`, a JSON list such as
   `["kraken:btcusd", "coinbase:btcusd", "binance:btcusdt", "coinbase-pro:btcusd"]` (the last one
-  is a Cryptowatch market), read when the run starts; default `["kraken:btcusd"]`.
+  is a Cryptowatch market), read when the run starts; default `["kraken:btcusd"]`. A manual run
+  may name other markets in its `markets` param (Trigger form), checked by the same rules.
 - One mapped task per **source**: it fetches that source's markets concurrently, honouring the
   source's rate limits and allowance floor, publishes every price it got, and then fails if any
   market failed, naming each one and its problem. Other sources' tasks are not affected.
@@ -19,6 +20,8 @@ the source reports one, an **API allowance event** to the Kafka topic `crypto_pr
   UI's backfill dialog, `airflow dags test crypto_prices_producer <past date>`) publishes the
   interval's one-minute **candles** from each source's history instead of the current prices.
   See `docs/backfill.md`.
+- Lineage: each publish task updates the topic's Asset (`kafka://<cluster>/<topic>`), its event
+  carrying the counts published. A failed task posts to the `crypto_prices_alerts` webhook, if set.
 """
 
 from __future__ import annotations
@@ -28,8 +31,11 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 from airflow.timetables.interval import CronDataIntervalTimetable
+
+from franz_ivan.lineage import topic_asset
+from franz_ivan.notifications import WebhookNotifier
 
 SCHEDULE = os.environ.get("CRYPTO_PRICES_PRODUCER_SCHEDULE", "* * * * *")
 
@@ -43,39 +49,61 @@ SCHEDULE = os.environ.get("CRYPTO_PRICES_PRODUCER_SCHEDULE", "* * * * *")
     dagrun_timeout=timedelta(minutes=5),
     doc_md=__doc__,
     tags=["crypto_prices", "kafka", "producer"],
+    params={
+        "markets": Param(
+            None,
+            type=["null", "array"],
+            items={"type": "string"},
+            minItems=1,
+            title="Markets",
+            description=(
+                "Markets for this run only, one per line, like kraken:btcusd, coinbase:btcusd, "
+                "binance:btcusdt, bitstamp:btcusd or coinbase-pro:btcusd (a Cryptowatch market). "
+                "Empty: the markets of the Variable crypto_prices_markets."
+            ),
+        ),
+    },
     default_args={
         "owner": "franz-ivan",
         "retries": 2,
         "retry_delay": timedelta(seconds=5),
         "execution_timeout": timedelta(minutes=2),
+        "on_failure_callback": WebhookNotifier(),
     },
 )
 def crypto_prices_producer() -> None:
     @task
     def list_markets() -> list[dict[str, object]]:
-        """Read and validate the markets Variable; one group of market keys per source."""
+        """The run's ``markets`` param, else the markets Variable, validated; one group of keys per source."""
         import json
 
         from airflow.sdk import Variable
 
-        from franz_ivan.markets import group_by_source, parse_markets
+        from franz_ivan.markets import group_by_source, parse_market_list, parse_markets
         from franz_ivan.settings import DEFAULT_MARKETS, MARKETS_VARIABLE
 
+        chosen = get_current_context()["params"].get("markets")
+        if chosen is not None:
+            return group_by_source(parse_market_list(chosen, "param 'markets'"))
         raw = Variable.get(MARKETS_VARIABLE, default=json.dumps(DEFAULT_MARKETS))
         return group_by_source(parse_markets(raw))
 
-    @task(map_index_template="{{ task.op_kwargs['group']['source'] }}")
+    @task(map_index_template="{{ task.op_kwargs['group']['source'] }}", outlets=[topic_asset()])
     def publish_prices(group: dict[str, Any]) -> dict[str, object]:
         """Fetch one source's markets and publish their events, every delivery acknowledged."""
         from franz_ivan.producer import past_window, publish_source
 
         context = get_current_context()
-        return publish_source(
+        published = publish_source(
             group["source"],
             group["markets"],
             run_key=f"{context['dag'].dag_id}/{context['run_id']}",
             window=past_window(context.get("data_interval_start"), context.get("data_interval_end")),
         )
+        context["outlet_events"][topic_asset()].extra = {
+            key: published[key] for key in ("source", "prices", "events")
+        }
+        return published
 
     publish_prices.expand(group=list_markets())
 

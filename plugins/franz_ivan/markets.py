@@ -62,11 +62,21 @@ def parse_markets(raw: str) -> list[Market]:
         entries = json.loads(raw)
     except json.JSONDecodeError as error:
         raise MarketsError(f"Variable {MARKETS_VARIABLE!r} is not JSON: {error}") from None
+    return parse_market_list(entries, f"Variable {MARKETS_VARIABLE!r}")
+
+
+def parse_market_list(entries: object, origin: str) -> list[Market]:
+    """Distinct markets of a list of entries (the Variable's, or a run's ``markets`` param), in order.
+
+    :param entries: the list, each entry as the Variable takes it.
+    :param origin: where the list came from, named in the error.
+    """
     if not isinstance(entries, list) or not entries:
-        raise MarketsError(
-            f'Variable {MARKETS_VARIABLE!r} must be a non-empty JSON list like ["kraken:btcusd"]'
-        )
-    return list(dict.fromkeys(parse_market(entry) for entry in entries))
+        raise MarketsError(f'{origin} must be a non-empty JSON list like ["kraken:btcusd"]')
+    try:
+        return list(dict.fromkeys(parse_market(entry) for entry in entries))
+    except MarketsError as error:
+        raise MarketsError(f"{origin}: {error}") from None
 
 
 def group_by_source(markets: list[Market]) -> list[dict[str, object]]:

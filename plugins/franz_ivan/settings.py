@@ -1,7 +1,8 @@
 """Names and settings shared by the DAGs, in one place.
 
 Secrets live only in Airflow connections (the ids below). Everything else is an environment
-variable with a default, read where it is used; the README's Configuration section lists them.
+variable with a default, read where it is used; the README's "Configuration at a glance" lists
+them (tests/deploy/test_config_table.py holds it to the code).
 """
 
 from __future__ import annotations

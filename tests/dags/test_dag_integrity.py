@@ -67,7 +67,9 @@ def test_consumer_is_continuous_with_one_run_and_a_bounded_deferrable_sensor(dag
     sensor = dag.get_task("wait_for_events")
     assert sensor.deferrable is True
     assert sensor.max_wait_seconds == "{{ params.max_wait_seconds }}"
-    assert dag.params["max_wait_seconds"] == 600
+    # Empty: the wait follows the run type, long for the continuous runs, short for a person.
+    assert dag.params["max_wait_seconds"] is None
+    assert (sensor.continuous_max_wait_seconds, sensor.manual_max_wait_seconds) == (600, 10)
     assert dag.get_task("drain_events").upstream_task_ids == {"wait_for_events"}
 
 
@@ -119,3 +121,36 @@ def _env() -> dict[str, str]:
     import os
 
     return dict(os.environ)
+
+
+def test_every_param_has_a_title_and_a_description_for_the_trigger_form(dag_bag: Any) -> None:
+    for dag_id, dag in dag_bag.dags.items():
+        for name in dag.params:
+            param = dag.params.get_param(name)
+            assert param.schema.get("title"), f"{dag_id} param {name} has no title"
+            assert param.description, f"{dag_id} param {name} has no description"
+    assert set(dag_bag.dags["crypto_prices_producer"].params) == {"markets"}
+    assert dag_bag.dags["crypto_prices_producer"].params["markets"] is None, "default: the Variable"
+
+
+def test_every_task_reports_its_failure_to_the_alerts_webhook(dag_bag: Any) -> None:
+    from franz_ivan.notifications import ALERTS_CONN_ID, WebhookNotifier
+
+    for dag_id, dag in dag_bag.dags.items():
+        for task in dag.tasks:
+            callbacks = task.on_failure_callback
+            callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+            notifiers = [callback for callback in callbacks if isinstance(callback, WebhookNotifier)]
+            assert notifiers, f"{dag_id}.{task.task_id} has no WebhookNotifier on failure"
+            assert notifiers[0].conn_id == ALERTS_CONN_ID
+
+
+def test_assets_chain_producer_topic_consumer_database(dag_bag: Any) -> None:
+    from franz_ivan.lineage import database_asset, topic_asset
+
+    publish = dag_bag.dags["crypto_prices_producer"].get_task("publish_prices")
+    drain = dag_bag.dags["crypto_prices_consumer"].get_task("drain_events")
+    assert publish.outlets == [topic_asset()]
+    assert drain.inlets == [topic_asset()]
+    assert drain.outlets == [database_asset()]
+    assert topic_asset().uri == "kafka://crypto-prices-kafka/crypto_prices"

@@ -8,6 +8,7 @@ triggers the producer through the REST API, and through the UI in a real browser
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -41,7 +42,8 @@ pytestmark = [pytest.mark.e2e]
 MARKETS = ["coinbase-pro:btcusd", "coinbase-pro:ethusd"]
 PAIRS = ["btcusd", "ethusd"]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+"""The Debian package chromium; make test installs it when missing (devtools/test_prerequisites.sh)."""
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -235,3 +237,65 @@ def test_the_quality_dag_judges_the_running_pipeline_without_a_false_alarm(live:
         "consumer_lag",
         "dead_letters",
     }  # no divergence: each pair has one market here
+
+
+def test_assets_view_shows_producer_topic_consumer_database(live: Live) -> None:
+    """Producer -> topic -> consumer -> database, as the REST API and the Assets view show it.
+
+    The consumer reads the topic as an inlet (it stays sensor-triggered): the Assets list counts it
+    as the topic's consuming task, and the topic page's *Task Dependencies* graph draws the whole
+    chain (its *Scheduling* graph draws outlets and Asset schedules only). Screenshots: the list,
+    the scheduling graph, the task dependencies graph.
+    """
+    from playwright.sync_api import expect, sync_playwright
+
+    from franz_ivan.lineage import database_asset, topic_asset
+
+    airflow = live.airflow
+    listed = airflow.api.call("GET", "/assets", params={"limit": 100})["assets"]
+    assets = {asset["uri"]: asset for asset in listed}
+    topic, database = assets[topic_asset().uri], assets[database_asset().uri]
+
+    def tasks(asset: dict[str, Any], kind: str) -> set[tuple[str, str]]:
+        return {(task["dag_id"], task["task_id"]) for task in asset[kind]}
+
+    assert tasks(topic, "producing_tasks") == {(PRODUCER, "publish_prices")}
+    assert tasks(topic, "consuming_tasks") == {(CONSUMER, "drain_events")}
+    assert tasks(database, "producing_tasks") == {(CONSUMER, "drain_events")}
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shots = [
+        ARTIFACTS / name for name in ("ui-assets-list.png", "ui-assets-graph.png", "ui-assets-tasks.png")
+    ]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 900})
+        page.set_default_timeout(30_000)
+        try:
+            page.goto(f"{airflow.url}/assets")
+            page.get_by_label("Username").fill(ADMIN)
+            page.get_by_label("Password").fill(airflow.password)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(f"{airflow.url}/assets")
+            expect(page.get_by_text(topic["name"], exact=True)).to_be_visible()
+            expect(page.get_by_text(database["name"], exact=True)).to_be_visible()
+            page.screenshot(path=str(shots[0]))
+
+            page.goto(f"{airflow.url}/assets/{topic['id']}")
+            graph = page.locator(".react-flow")
+            expect(graph.get_by_text(PRODUCER).first).to_be_visible()
+            page.wait_for_timeout(1000)  # let the graph's layout settle before the picture
+            page.screenshot(path=str(shots[1]))
+
+            # Task dependencies draw the inlet too: publish_prices -> topic -> drain_events.
+            page.get_by_role("button", name="Task Dependencies").click()
+            expect(graph.get_by_text("publish_prices").first).to_be_visible()
+            page.wait_for_timeout(1000)
+            page.get_by_role("button", name="fit view").click()  # the chain is wider than the pane
+            expect(graph.get_by_text("drain_events").first).to_be_visible()
+            expect(graph.get_by_text(database["name"], exact=True)).to_be_visible()
+            page.wait_for_timeout(1000)
+        finally:
+            page.screenshot(path=str(shots[2]))
+            browser.close()
+    assert all(shot.stat().st_size > 0 for shot in shots)

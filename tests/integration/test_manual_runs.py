@@ -1,0 +1,163 @@
+"""Running the DAGs by hand, as a person does: ``airflow dags test`` with and without params.
+
+The idle consumer ends soon and says why; the producer takes a one-off ``markets`` param checked
+like the Variable; both DAGs record their Asset events with counts; a failed task posts its state
+to the alerts webhook (a local HTTP server here); ``airflow db clean`` keeps the metadata bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from devtools.local_stack import Stack
+from devtools.price_api import PriceApiServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+PRODUCER = "crypto_prices_producer"
+CONSUMER = "crypto_prices_consumer"
+
+
+@contextmanager
+def webhook_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A local HTTP server that records the JSON bodies POSTed to it; yields its URL and the bodies."""
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            received.append({"path": self.path, "body": json.loads(self.rfile.read(length))})
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/alerts/token-in-path", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def metadata(stack: Stack) -> sqlite3.Connection:
+    return sqlite3.connect(stack.airflow_home / "airflow.db")
+
+
+def asset_events(stack: Stack, dag_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """The Asset events a DAG's runs recorded: (asset URI, extra), oldest first."""
+    with metadata(stack) as conn:
+        rows = conn.execute(
+            "SELECT asset.uri, asset_event.extra FROM asset_event"
+            " JOIN asset ON asset.id = asset_event.asset_id"
+            " WHERE asset_event.source_dag_id = ? ORDER BY asset_event.id",
+            (dag_id,),
+        ).fetchall()
+    return [(uri, json.loads(extra)) for uri, extra in rows]
+
+
+def test_idle_consumer_dags_test_ends_after_its_short_manual_wait_saying_so(airflow_stack: Stack) -> None:
+    airflow_stack.airflow("dags", "test", PRODUCER)
+    airflow_stack.airflow("dags", "test", CONSUMER)  # drains the one event, so nothing is pending after
+
+    started = time.monotonic()
+    idle = airflow_stack.airflow("dags", "test", CONSUMER)
+    elapsed = time.monotonic() - started
+    output = idle.stdout + idle.stderr
+    assert "Waiting up to 10 s for events" in output
+    assert "within 10 s: nothing to drain" in output
+    print(f"idle `airflow dags test {CONSUMER}`: {elapsed:.1f} s wall clock")
+
+
+def test_markets_param_runs_other_markets_once_and_assets_carry_the_counts(
+    airflow_stack: Stack, price_api: PriceApiServer, pg: Any
+) -> None:
+    from franz_ivan.lineage import database_asset, topic_asset
+
+    markets = ["coinbase-pro:ethusd", "coinbase-pro:ltcusd"]
+    airflow_stack.airflow("dags", "test", PRODUCER, "--conf", json.dumps({"markets": markets}))
+    assert sorted(request["path"] for request in price_api.state.requests) == [
+        "/markets/coinbase-pro/ethusd/price",
+        "/markets/coinbase-pro/ltcusd/price",
+    ], "the run used the Variable's markets instead of its param"
+    airflow_stack.airflow("dags", "test", CONSUMER)
+    assert pg.execute("SELECT count(*) FROM ethusd").fetchone() == (1,)
+    assert pg.execute("SELECT count(*) FROM ltcusd").fetchone() == (1,)
+
+    topic = topic_asset(airflow_stack.topic).uri
+    assert asset_events(airflow_stack, PRODUCER)[-1] == (
+        topic,
+        {"source": "cryptowatch", "prices": 2, "events": 4},
+    )
+    assert asset_events(airflow_stack, CONSUMER)[-1] == (
+        database_asset().uri,
+        {"events": 4, "prices": 2, "allowances": 2, "dead_letters": 0, "duplicates": 0},
+    )
+
+
+def test_a_bad_markets_param_fails_naming_it_and_the_webhook_hears_of_it(
+    airflow_stack: Stack, price_api: PriceApiServer
+) -> None:
+    with webhook_receiver() as (url, received):
+        alerts = json.dumps({"conn_type": "http", "host": url})
+        run = airflow_stack.airflow(
+            "dags", "test", PRODUCER, "--conf", json.dumps({"markets": ["nowhere:btc:usd:x"]}),
+            check=False, env={"AIRFLOW_CONN_CRYPTO_PRICES_ALERTS": alerts},
+        )  # fmt: skip
+    output = run.stdout + run.stderr
+    assert "param 'markets'" in output
+    assert "nowhere:btc:usd:x" in output
+    assert price_api.state.requests == [], "a bad param must stop the run before any fetch"
+    assert [alert["path"] for alert in received] == ["/alerts/token-in-path"]
+    body = received[0]["body"]
+    assert set(body) == {"dag_id", "task_id", "run_id", "try_number", "state", "message"}
+    assert (body["dag_id"], body["task_id"], body["state"]) == (PRODUCER, "list_markets", "failed")
+    assert body["run_id"].startswith("manual__")
+    assert "param 'markets'" in body["message"]
+    assert "nowhere:btc:usd:x" in body["message"]
+    assert "token-in-path" not in output, "the webhook URL (it may hold a token) reached the log"
+
+
+def test_without_the_alerts_connection_a_failure_is_only_logged(airflow_stack: Stack) -> None:
+    run = airflow_stack.airflow(
+        "dags", "test", PRODUCER, "--conf", json.dumps({"markets": ["nowhere:btc:usd:x"]}), check=False
+    )
+    assert "No connection crypto_prices_alerts: alert not sent" in run.stdout + run.stderr
+
+
+def test_db_clean_recipe_removes_the_runs_before_its_cutoff(airflow_stack: Stack) -> None:
+    """The docs/operations.md recipe, run against a metadata database holding producer runs.
+
+    ``db clean`` keeps each DAG's latest *scheduled* run (the scheduler's reference point); these
+    runs are manual, so every one of them goes.
+    """
+    airflow_stack.airflow("dags", "test", PRODUCER)
+    airflow_stack.airflow("dags", "test", PRODUCER)
+    with metadata(airflow_stack) as conn:
+        before = conn.execute("SELECT count(*) FROM dag_run WHERE dag_id = ?", (PRODUCER,)).fetchone()[0]
+    assert before >= 2
+
+    cutoff = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+    airflow_stack.airflow(
+        "db", "clean", "--clean-before-timestamp", cutoff, "--skip-archive", "--yes",
+        "--tables", "dag_run,task_instance,log,xcom,job,asset_event",
+    )  # fmt: skip
+
+    with metadata(airflow_stack) as conn:
+        after = conn.execute("SELECT count(*) FROM dag_run WHERE dag_id = ?", (PRODUCER,)).fetchone()[0]
+        archives = conn.execute("SELECT count(*) FROM sqlite_master WHERE name LIKE '_airflow_deleted%'")
+        assert archives.fetchone() == (0,)
+    assert after == 0
