@@ -87,7 +87,11 @@ class PendingEventsTrigger(BaseTrigger):
 
 
 class PendingWatcher:
-    """The blocking clients the trigger polls from a worker thread."""
+    """The blocking clients the trigger polls from a worker thread.
+
+    Only reads: watermarks, the topic's id, and the positions table (``SELECT`` is the only grant
+    it needs; a missing table means nothing is stored yet). It creates and writes nothing.
+    """
 
     def __init__(self, topic: str, consumer_group: str, kafka_conn_id: str, postgres_conn_id: str) -> None:
         from confluent_kafka import Consumer
@@ -95,16 +99,17 @@ class PendingWatcher:
         from franz_ivan.clients import connect_postgres, kafka_config
         from franz_ivan.drain import consumer_settings
         from franz_ivan.store import PriceStore
+        from franz_ivan.topic_lifecycle import TopicIdentity
 
         self.postgres = connect_postgres(postgres_conn_id)
         self.store = PriceStore(self.postgres, topic, consumer_group)
-        self.store.prepare()
         self.consumer = Consumer(kafka_config(kafka_conn_id, **consumer_settings(consumer_group)))
+        self.identity = TopicIdentity(kafka_config(kafka_conn_id))
 
     def pending(self) -> dict[int, int]:
         from franz_ivan.pending import pending_events
 
-        return pending_events(self.consumer, self.store)
+        return pending_events(self.consumer, self.store, self.identity)
 
     def close(self) -> None:
         self.consumer.close()
