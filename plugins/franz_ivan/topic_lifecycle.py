@@ -136,8 +136,7 @@ def decide(
             bounds.low,
             Reason.TOPIC_RECREATED,
             f"the topic was re-created: the stored position {position} belongs to the log with id "
-            f"{stored.topic_id}, the topic's id is now {topic_id} (its log ends at offset {bounds.high}); "
-            "re-read from the beginning",
+            f"{stored.topic_id}, the topic's id is now {topic_id}; re-read from the beginning",
         )
     if bounds.high < position:
         return resume(
