@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 WATERMARK_TIMEOUT_SECONDS = 10.0
 FETCH_END_TIMEOUT_SECONDS = 10.0
+FETCH_SETTLE_SECONDS = 1.0
+"""How long a fetch beyond the end is given to answer before its watermark is trusted (librdkafka
+fetches every 0.5 s at most by default)."""
 DESCRIBE_TIMEOUT_SECONDS = 10.0
 
 
@@ -199,26 +202,39 @@ def fetched_ends(
 
     ListOffsets is not enough to tell a log that ends before a stored position: Tansu answers it
     with the base offset of the last record batch + 1, below the true end. A fetch's high watermark
-    is the true end on every broker. The consumer is assigned for the fetch and unassigned after;
-    what it reads is dropped, nothing is stored or committed.
+    is the true end on every broker. A partition's end is taken at its end-of-partition event, or
+    from the watermark the fetch left once a message arrived or (Tansu, asked beyond the end: it
+    answers with no data and no error) after :data:`FETCH_SETTLE_SECONDS`, since librdkafka keeps a
+    watermark from an earlier fetch until a new one answers. The consumer is assigned for the
+    fetch and unassigned after; what it reads is dropped, nothing is stored or committed.
     """
-    from confluent_kafka import TopicPartition
+    from confluent_kafka import KafkaError, TopicPartition
 
     consumer.assign([TopicPartition(topic, p, o) for p, o in sorted(offsets.items())])
     ends: dict[int, int] = {}
-    deadline = time.monotonic() + timeout
+    answered: set[int] = set()
+    started = time.monotonic()
     try:
         while True:
+            for message in consumer.consume(num_messages=500, timeout=0.2):
+                partition, error = message.partition(), message.error()
+                if partition is None or partition not in offsets or partition in ends:
+                    continue
+                if error is not None and error.code() == KafkaError._PARTITION_EOF:
+                    ends[partition] = message.offset() or 0
+                elif error is None:
+                    answered.add(partition)
+            settled = time.monotonic() - started > FETCH_SETTLE_SECONDS
             for partition in set(offsets) - set(ends):
-                _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
-                if high >= 0:
-                    ends[partition] = high
+                if partition in answered or settled:
+                    _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+                    if high >= 0:
+                        ends[partition] = high
             if len(ends) == len(offsets):
                 return ends
-            if time.monotonic() > deadline:
+            if time.monotonic() - started > timeout:
                 missing = sorted(set(offsets) - set(ends))
                 raise DrainError(f"Kafka reported no end for {topic}{missing} within {timeout:g} s")
-            consumer.consume(num_messages=100, timeout=0.2)
     finally:
         consumer.unassign()
 

@@ -103,6 +103,11 @@ def test_a_fetch_reports_the_true_end_where_list_offsets_lags(
     assert (low, listed_high <= 200) == (0, True)
     print(f"200 events: ListOffsets says the log ends at {listed_high}, a fetch says 200")
 
+    # The same consumer asked again after the log grew: not the watermark of its earlier fetch.
+    produce(kafka["bootstrap.servers"], topic, make_feed(100, run="more", pairs=["btcusd"]).messages)
+    assert fetched_ends(consumer, topic, {0: 500}) == {0: 300}
+    assert fetched_ends(consumer, topic, {0: 300}) == {0: 300}
+
 
 def test_a_retention_gap_is_recorded_with_the_position_it_moves_and_the_drain_goes_on_from_there(
     kafka: dict[str, Any],

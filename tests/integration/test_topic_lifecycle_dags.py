@@ -80,8 +80,10 @@ def test_re_created_then_fewer_events_than_stored_then_more(airflow_stack: Stack
 
     more = make_feed(120, run="more")
     publish(airflow_stack, more)
+    recorded = resets(pg)
     output = consume(airflow_stack)
     assert "re-created" not in output  # the positions belong to the new log now
+    assert resets(pg) == recorded
     assert_stored_exactly(pg, airflow_stack, before, fewer, more)
     assert sum(stored_state(pg, airflow_stack.topic, CONSUMER_GROUP).next_offsets.values()) == 129
 
