@@ -13,7 +13,7 @@ CREATE TABLE IF NOT EXISTS crypto_prices_retention_gaps (
     from_offset     bigint      NOT NULL,
     to_offset       bigint      NOT NULL,
     detected_at     timestamptz NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    consumer_group  text        NOT NULL,
+    consumer_group  text,
     topic_id        text,
     CHECK (from_offset <= to_offset)
 );

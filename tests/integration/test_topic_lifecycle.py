@@ -146,7 +146,7 @@ def test_a_retention_gap_is_recorded_with_the_position_it_moves_and_the_drain_go
 
 
 @pytest.fixture
-def roles(database: Postgres) -> Iterator[tuple[str, str]]:
+def roles(database: Postgres, pg: Any) -> Iterator[tuple[str, str]]:
     """A drain role and a watcher role with exactly the grants docs/topic-lifecycle.md lists."""
     suffix = uuid.uuid4().hex[:8]
     drain, watcher = f"franz_drain_{suffix}", f"franz_watch_{suffix}"
@@ -173,6 +173,7 @@ def roles(database: Postgres) -> Iterator[tuple[str, str]]:
         )
         admin.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(sql.Identifier(watcher)))
     yield drain, watcher
+    pg.rollback()  # the test's reads hold locks that DROP OWNED would wait for
     with database.connect(autocommit=True) as admin:
         for role in (watcher, drain):
             admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
