@@ -10,6 +10,7 @@ its log holds from there; the reason is logged (the drain records it).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from franz_ivan.drain import TopicMissingError, topic_partitions
@@ -24,9 +25,16 @@ log = logging.getLogger(__name__)
 
 
 def pending_resumes(
-    consumer: Consumer, store: PriceStore, identity: TopicIdentity | None = None
+    consumer: Consumer,
+    store: PriceStore,
+    identity: TopicIdentity | None = None,
+    new_prober: Callable[[], Consumer] | None = None,
 ) -> dict[int, Resume]:
-    """Per partition, where the drain would resume and why; empty if the topic does not exist."""
+    """Per partition, where the drain would resume and why; empty if the topic does not exist.
+
+    ``new_prober`` makes the consumer that fetches where a log's end is in doubt (see
+    :func:`franz_ivan.topic_lifecycle.plan_resumes`); ``consumer`` itself is never assigned then.
+    """
     from franz_ivan.topic_lifecycle import plan_resumes
 
     try:
@@ -34,11 +42,16 @@ def pending_resumes(
         topic_id = identity.topic_id(store.topic) if identity is not None else None
     except TopicMissingError:
         return {}
-    return plan_resumes(consumer, store.topic, partitions, store.stored_positions(), topic_id)
+    return plan_resumes(
+        consumer, store.topic, partitions, store.stored_positions(), topic_id, new_prober=new_prober
+    )
 
 
 def pending_events(
-    consumer: Consumer, store: PriceStore, identity: TopicIdentity | None = None
+    consumer: Consumer,
+    store: PriceStore,
+    identity: TopicIdentity | None = None,
+    new_prober: Callable[[], Consumer] | None = None,
 ) -> dict[int, int]:
     """Per partition, how many events lie between where the drain resumes and the end of the log.
 
@@ -47,7 +60,7 @@ def pending_events(
     with the reason.
     """
     pending: dict[int, int] = {}
-    for partition, resume in pending_resumes(consumer, store, identity).items():
+    for partition, resume in pending_resumes(consumer, store, identity, new_prober).items():
         if resume.pending > 0:
             pending[partition] = resume.pending
             if resume.reason is not None:

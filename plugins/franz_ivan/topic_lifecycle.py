@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -247,6 +247,7 @@ def plan_resumes(
     topic_id: str | None,
     *,
     topic_has_positions: bool | None = None,
+    new_prober: Callable[[], Consumer] | None = None,
 ) -> dict[int, Resume]:
     """Decide where each of ``partitions`` resumes, reading the broker's watermarks (nothing is written).
 
@@ -257,6 +258,9 @@ def plan_resumes(
     :param topic_id: the topic's current id, None if the broker gives none.
     :param topic_has_positions: whether the topic has stored positions at all (by default: whether
         ``positions`` holds any).
+    :param new_prober: makes a consumer for the fetch that finds a log's true end, closed after it;
+        by default ``consumer`` fetches. A long-lived consumer must not: librdkafka 2.16 crashes the
+        process (SIGSEGV) when a topic a consumer has fetched from is deleted and created again.
     """
     from confluent_kafka import KafkaException, TopicPartition
 
@@ -280,8 +284,13 @@ def plan_resumes(
         and (stored.topic_id is None or topic_id is None or stored.topic_id == topic_id)
     }
     if doubtful:
-        for partition, high in fetched_ends(consumer, topic, doubtful).items():
-            bounds[partition] = LogBounds(bounds[partition].low, max(high, bounds[partition].high))
+        prober = new_prober() if new_prober is not None else consumer
+        try:
+            for partition, high in fetched_ends(prober, topic, doubtful).items():
+                bounds[partition] = LogBounds(bounds[partition].low, max(high, bounds[partition].high))
+        finally:
+            if prober is not consumer:
+                prober.close()
     return {
         partition: decide(
             partition, positions.get(partition), topic_id, bounds[partition], topic_has_positions

@@ -103,13 +103,20 @@ class PendingWatcher:
 
         self.postgres = connect_postgres(postgres_conn_id)
         self.store = PriceStore(self.postgres, topic, consumer_group)
-        self.consumer = Consumer(kafka_config(kafka_conn_id, **consumer_settings(consumer_group)))
+        self.consumer_config = kafka_config(kafka_conn_id, **consumer_settings(consumer_group))
+        self.consumer = Consumer(self.consumer_config)
         self.identity = TopicIdentity(kafka_config(kafka_conn_id))
 
     def pending(self) -> dict[int, int]:
+        from confluent_kafka import Consumer
+
         from franz_ivan.pending import pending_events
 
-        return pending_events(self.consumer, self.store, self.identity)
+        # The polling consumer is never assigned: where a fetch is needed, a fresh one makes it, as
+        # librdkafka crashes a consumer that had fetched from a topic when that topic is re-created.
+        return pending_events(
+            self.consumer, self.store, self.identity, lambda: Consumer(self.consumer_config)
+        )
 
     def close(self) -> None:
         self.consumer.close()

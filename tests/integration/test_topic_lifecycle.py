@@ -240,3 +240,33 @@ def test_the_watcher_needs_only_select_on_the_positions_and_the_drain_only_its_s
     assert privileges == (True, False, False, False)
     reasons = pg.execute("SELECT DISTINCT reason FROM crypto_prices_position_resets").fetchall()
     assert reasons == [("topic_recreated",)]
+
+
+def test_a_watcher_polling_across_a_re_creation_reports_the_new_log(
+    kafka: dict[str, Any], pg: Any, topic: str, connect: Connect
+) -> None:
+    """The trigger keeps one watcher for all its polls: what it learnt of the old log must not stick."""
+    bootstrap = kafka["bootstrap.servers"]
+    create_topic(bootstrap, topic, 2)
+    first = make_feed(50, run="long-1")
+    produce(bootstrap, topic, first.messages)
+    connect(None)
+    watcher = PendingWatcher(topic, GROUP, "test_kafka", "test_postgres")
+    try:
+        assert sum(watcher.pending().values()) > 0
+        run_drain("test_kafka", "test_postgres", topic, GROUP, LIMITS)
+        assert watcher.pending() == {}
+        assert watcher.pending() == {}
+
+        recreate_topic(bootstrap, topic, 2)
+        assert watcher.pending() == {}  # re-created, still empty: nothing to read yet
+        second = make_feed(6, run="long-2")
+        produce(bootstrap, topic, second.messages)
+        pending = watcher.pending()
+        assert pending
+        assert all(count > 0 for count in pending.values())
+    finally:
+        watcher.close()
+    assert run_drain("test_kafka", "test_postgres", topic, GROUP, LIMITS).events == 6
+    state = stored_state(pg, topic, GROUP)
+    assert (state.duplicates, set(state.event_ids)) == (0, first.event_ids | second.event_ids)
