@@ -87,22 +87,40 @@ class PendingEventsTrigger(BaseTrigger):
 
 
 class PendingWatcher:
-    """The blocking clients the trigger polls from a worker thread."""
+    """The blocking clients the trigger polls from a worker thread.
+
+    Only reads: watermarks, the topic's id, and the positions table (``SELECT`` is the only grant
+    it needs; a missing table means nothing is stored yet). It creates and writes nothing.
+    """
 
     def __init__(self, topic: str, consumer_group: str, kafka_conn_id: str, postgres_conn_id: str) -> None:
-        from franz_ivan.hooks.kafka import PricesConsumerHook
+        from franz_ivan.hooks.kafka import PricesConsumerHook, PricesKafkaHook
         from franz_ivan.hooks.postgres import PricesPostgresHook
         from franz_ivan.store import PriceStore
+        from franz_ivan.topic_lifecycle import TopicIdentity
 
         self.postgres = PricesPostgresHook(postgres_conn_id).get_conn()
         self.store = PriceStore(self.postgres, topic, consumer_group)
-        self.store.prepare()
-        self.consumer = PricesConsumerHook(kafka_conn_id, consumer_group=consumer_group).get_conn
+        consumer_hook = PricesConsumerHook(kafka_conn_id, consumer_group=consumer_group)
+        self.consumer_group = consumer_group
+        self.consumer_config = consumer_hook.config()
+        self.consumer = consumer_hook.get_conn
+        self.identity = TopicIdentity(PricesKafkaHook(kafka_conn_id).config())
 
     def pending(self) -> dict[int, int]:
+        from franz_ivan.hooks.kafka import PricesConsumerHook
         from franz_ivan.pending import pending_events
 
-        return pending_events(self.consumer, self.store)
+        # The polling consumer is never assigned: where a fetch is needed, a fresh one makes it, as
+        # librdkafka crashes a consumer that had fetched from a topic when that topic is re-created.
+        return pending_events(
+            self.consumer,
+            self.store,
+            self.identity,
+            lambda: (
+                PricesConsumerHook(consumer_group=self.consumer_group, config=self.consumer_config).get_conn
+            ),
+        )
 
     def close(self) -> None:
         self.consumer.close()
