@@ -2,8 +2,8 @@
 ### Crypto prices quality
 
 Judges the stored prices and the pipeline around them, records every verdict in the table
-`crypto_prices_quality_results` (shown in Grafana and on the UI page), and fails the check's task,
-after calling the alerts notifier (connection `crypto_prices_alerts`), when a market fails:
+`crypto_prices_quality_results` (shown in Grafana and on the UI page), and fails the check's task
+when a market fails; the failure posts to the alerts webhook (connection `crypto_prices_alerts`):
 
 - **staleness**: a configured market showed no new price (no row, or the same price) for N minutes;
 - **spike**: a recent price is far from the rolling median of its market's prices;
@@ -26,6 +26,7 @@ import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, get_current_context, task
 
 from franz_ivan.lineage import database_asset
+from franz_ivan.notifications import WebhookNotifier
 from franz_ivan.quality.operators import RecordedThresholdCheckOperator
 from franz_ivan.settings import POSTGRES_CONN_ID, SQL_DIR
 
@@ -48,6 +49,8 @@ from franz_ivan.settings import POSTGRES_CONN_ID, SQL_DIR
         "retries": 2,
         "retry_delay": timedelta(seconds=15),
         "execution_timeout": timedelta(minutes=5),
+        # The error names market, figure and threshold; the webhook gets that text.
+        "on_failure_callback": WebhookNotifier(),
     },
 )
 def crypto_prices_quality() -> None:

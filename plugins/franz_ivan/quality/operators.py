@@ -1,4 +1,4 @@
-"""The common-sql threshold check, its verdict recorded and alarmed like the other quality checks."""
+"""The common-sql threshold check, its verdict recorded like the other quality checks."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ class RecordedThresholdCheckOperator(SQLThresholdCheckOperator):
     """``SQLThresholdCheckOperator`` that records its verdict in ``crypto_prices_quality_results``.
 
     The stock operator hands its figures to ``push`` before it judges them; here ``push`` writes
-    them as a result row. A figure outside the thresholds notifies and fails the task (no retry),
+    them as a result row. A figure outside the thresholds fails the task (no retry),
     naming the market, the figure and the thresholds.
 
     :param check_name: the check's name in the results table.
@@ -56,10 +56,9 @@ class RecordedThresholdCheckOperator(SQLThresholdCheckOperator):
             record_results(conn, [result], self._context.get("run_id"))
 
     def _raise_exception(self, exception_string: str) -> NoReturn:
-        from franz_ivan.quality.runner import DataQualityError, alarm
+        from franz_ivan.quality.runner import DataQualityError
 
         if not self._message:  # the query returned no row: the stock message says so
             raise DataQualityError(f"{self.check_name} on {self.market}: {exception_string}")
         message = f"Data quality check {self.check_name!r} failed:\n- {self._message}"
-        alarm(message, self._context)
         raise DataQualityError(message)

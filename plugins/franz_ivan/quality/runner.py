@@ -1,8 +1,10 @@
 """What the quality DAG's tasks do: read the settings, run one check, record it, alarm, fail.
 
-A failing check records its verdicts first, then calls the notifier (``WebhookNotifier`` on the
-``crypto_prices_alerts`` connection, a logged no-op without it), then fails its task with
-:class:`DataQualityError`, which Airflow does not retry: the data will not change by asking again.
+A failing check records its verdicts first, then fails its task with :class:`DataQualityError`,
+which Airflow does not retry: the data will not change by asking again. The DAG's
+``on_failure_callback`` (``WebhookNotifier`` on the ``crypto_prices_alerts`` connection, a logged
+no-op without it) sends the error's text, so a check that fails and a check that could not run
+(database down) alert the same way.
 """
 
 from __future__ import annotations
@@ -91,11 +93,11 @@ def _pending_events(topic: str) -> dict[int, int]:
 
 
 def run_check(check: str, settings: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, int]:
-    """Run ``check``, record its verdicts, and fail (after notifying) if any market failed.
+    """Run ``check``, record its verdicts, and fail if any market failed.
 
     :param check: one of the check names of :mod:`franz_ivan.quality.checks`.
     :param settings: what :func:`load_settings` returned.
-    :param context: the task's Airflow context (for the run id and the notifier).
+    :param context: the task's Airflow context (for the run id).
     """
     from franz_ivan.clients import connect_postgres
 
@@ -105,21 +107,12 @@ def run_check(check: str, settings: Mapping[str, Any], context: Mapping[str, Any
         record_results(conn, results, context.get("run_id"))
     for result in results:
         log.info("%s %s: %s", check, "pass" if result.passed else "FAIL", result.message)
-    fail_if_any_failed(check, results, context)
+    fail_if_any_failed(check, results)
     return {"passed": sum(result.passed for result in results), "failed": sum(not r.passed for r in results)}
 
 
-def fail_if_any_failed(check: str, results: Sequence[CheckResult], context: Mapping[str, Any]) -> None:
-    """Notify and raise :class:`DataQualityError` if any of ``results`` failed."""
+def fail_if_any_failed(check: str, results: Sequence[CheckResult]) -> None:
+    """Raise :class:`DataQualityError` if any of ``results`` failed."""
     message = failure_message(check, results)
-    if message is None:
-        return
-    alarm(message, context)
-    raise DataQualityError(message)
-
-
-def alarm(message: str, context: Mapping[str, Any]) -> None:
-    """Send ``message`` through the alerts notifier."""
-    from franz_ivan.notifications import WebhookNotifier
-
-    WebhookNotifier(message=message).notify(context)
+    if message is not None:
+        raise DataQualityError(message)
