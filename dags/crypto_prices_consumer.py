@@ -7,6 +7,11 @@ not stored yet, then drains them all into the database `crypto_prices`: one tabl
 `crypto_prices_dead_letter`. Each batch and the partitions' next offsets are committed in one
 transaction, so re-runs, crashes and replays never lose or double a row.
 
+A large backlog is drained by several mapped `drain_events` tasks, each over its own group of
+partitions (`plan_drains` splits the sensor's pending map); a small one stays one task. The cap
+is `CRYPTO_PRICES_DRAIN_MAX_GROUPS` (default 4), the smallest backlog worth a drain of its own
+`CRYPTO_PRICES_DRAIN_MIN_GROUP_EVENTS` (default 100,000): docs/scaling.md.
+
 Runs continuously (one active run). With nothing pending within `max_wait_seconds` (param,
 default 600) the sensor and the drain are skipped and the next run starts listening again.
 """
@@ -48,15 +53,25 @@ def crypto_prices_consumer() -> None:
         poll_interval=2.0,
     )
 
+    @task
+    def plan_drains(pending: dict[str, int]) -> list[list[int]]:
+        """Split the pending partitions into groups, one mapped drain each (see docs/scaling.md)."""
+        from franz_ivan.groups import group_limits_from_env, partition_groups
+
+        return partition_groups(pending, group_limits_from_env())
+
     @task(execution_timeout=timedelta(minutes=15))
-    def drain_events() -> dict[str, object]:
-        """Store every pending event; return the counts (events, rows, dead letters, duplicates)."""
+    def drain_events(partitions: list[int]) -> dict[str, object]:
+        """Store every pending event of ``partitions``; return the counts (events, rows, dead letters)."""
         from franz_ivan.drain import drain_limits_from_env, run_drain
 
-        result = run_drain(KAFKA_CONN_ID, POSTGRES_CONN_ID, topic(), CONSUMER_GROUP, drain_limits_from_env())
+        limits = drain_limits_from_env()
+        result = run_drain(
+            KAFKA_CONN_ID, POSTGRES_CONN_ID, topic(), CONSUMER_GROUP, limits, partitions=partitions
+        )
         return result.as_dict()
 
-    wait_for_events >> drain_events()
+    drain_events.expand(partitions=plan_drains(wait_for_events.output))
 
 
 crypto_prices_consumer()

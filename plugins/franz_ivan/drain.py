@@ -362,9 +362,15 @@ def drain_limits_from_env() -> DrainLimits:
 
 
 def run_drain(
-    kafka_conn_id: str, postgres_conn_id: str, topic: str, consumer_group: str, limits: DrainLimits
+    kafka_conn_id: str,
+    postgres_conn_id: str,
+    topic: str,
+    consumer_group: str,
+    limits: DrainLimits,
+    *,
+    partitions: Sequence[int] | None = None,
 ) -> DrainResult:
-    """Open the clients from the Airflow connections, drain, close them."""
+    """Open the clients from the Airflow connections, drain (all partitions or ``partitions``), close them."""
     from confluent_kafka import Consumer
 
     from franz_ivan.clients import connect_postgres, kafka_config
@@ -374,6 +380,6 @@ def run_drain(
     try:
         with connect_postgres(postgres_conn_id) as connection:
             store = PriceStore(connection, topic, consumer_group)
-            return Drain(consumer, store, limits, mirror=mirror).run()
+            return Drain(consumer, store, limits, partitions, mirror).run()
     finally:
         consumer.close()
