@@ -240,6 +240,7 @@ def main() -> None:
     parser.add_argument("--markets", default="[]", help="fetch, fanout: the source's market keys as JSON")
     parser.add_argument("--trace-memory", action="store_true")
     parser.add_argument("--wait-go", action="store_true")
+    parser.add_argument("--profile", default="", help="write the job's cProfile statistics to this file")
     args = parser.parse_args()
 
     job = JOBS[args.mode](args)
@@ -252,7 +253,14 @@ def main() -> None:
     backend_before = [backend.seconds() for backend in BACKENDS]
     cpu_before = time.process_time()
     started = time.monotonic()
-    events = job()
+    if args.profile:
+        import cProfile
+
+        with cProfile.Profile() as profile:
+            events = job()
+        profile.dump_stats(args.profile)
+    else:
+        events = job()
     finished = time.monotonic()
     cpu = time.process_time() - cpu_before
     backend_cpu = [
