@@ -201,6 +201,14 @@ class Drain:
         """The batch being committed by the writer thread while the next one is read (at most one)."""
 
     def run(self) -> DrainResult:
+        """Drain, each batch committed by a writer thread while the next one is read."""
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drain-writer")
+        try:
+            return self.drain()
+        finally:
+            self.stop_writer()
+
+    def drain(self) -> DrainResult:
         from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
         started = time.monotonic()
@@ -220,23 +228,19 @@ class Drain:
         log.info("Draining %s from %s", topic, {p: stored.get(p, "beginning") for p in partitions})
 
         last_progress = time.monotonic()
-        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drain-writer")
-        try:
-            while len(self.at_end) < len(partitions) and time.monotonic() - started < self.limits.max_seconds:
-                if self.read() or self.rewind_lost_positions():
-                    last_progress = time.monotonic()
-                elif time.monotonic() - last_progress > self.limits.stall_seconds:
-                    self.flush(wait=True)
-                    raise DrainError(
-                        f"Kafka gave neither events nor end-of-partition for {self.limits.stall_seconds:g} s "
-                        f"(partitions not at end: {sorted(set(partitions) - self.at_end)}); "
-                        f"stored up to {self.result.next_offsets}"
-                    )
-                if len(self.batch) >= self.limits.batch_size or len(self.at_end) == len(partitions):
-                    self.flush()
-            self.flush(wait=True)
-        finally:
-            self.stop_writer()
+        while len(self.at_end) < len(partitions) and time.monotonic() - started < self.limits.max_seconds:
+            if self.read() or self.rewind_lost_positions():
+                last_progress = time.monotonic()
+            elif time.monotonic() - last_progress > self.limits.stall_seconds:
+                self.flush(wait=True)
+                raise DrainError(
+                    f"Kafka gave neither events nor end-of-partition for {self.limits.stall_seconds:g} s "
+                    f"(partitions not at end: {sorted(set(partitions) - self.at_end)}); "
+                    f"stored up to {self.result.next_offsets}"
+                )
+            if len(self.batch) >= self.limits.batch_size or len(self.at_end) == len(partitions):
+                self.flush()
+        self.flush(wait=True)
         self.result.seconds = round(time.monotonic() - started, 3)
         log.info(
             "Drained %d events in %.1f s: %d prices, %d allowances, %d dead letters, %d duplicates skipped",
