@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> list[Figure]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--batch-size", type=int, default=20_000)
     parser.add_argument("--parallelism", type=int, default=2, help="the executor's slots for mapped drains")
     args = parser.parse_args(argv)
     measured = layouts(args.events, args.parallelism)

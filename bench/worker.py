@@ -234,7 +234,7 @@ def main() -> None:
     parser.add_argument("--pg", default="{}", help="psycopg.connect keyword arguments as JSON")
     parser.add_argument("--partitions", type=lambda s: [int(p) for p in s.split(",")], default=None)
     parser.add_argument("--partition-count", type=int, default=4, help="copy: partitions of the load")
-    parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--batch-size", type=int, default=20_000)
     parser.add_argument("--events", type=int, default=0, help="copy: how many benchmark rows")
     parser.add_argument("--source", default="", help="fetch, fanout: the price source")
     parser.add_argument("--markets", default="[]", help="fetch, fanout: the source's market keys as JSON")
