@@ -9,8 +9,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -208,8 +210,11 @@ def run_worker(*args: str, env: dict[str, str] | None = None, timeout: float = 9
     return result
 
 
-def run_workers_together(arguments: Sequence[Sequence[str]], timeout: float = 900) -> list[dict[str, Any]]:
-    """Start one ``bench.worker`` per argument list, release them together once all are ready."""
+def run_workers_together(
+    arguments: Sequence[Sequence[str]], timeout: float = 900, slots: int | None = None
+) -> list[dict[str, Any]]:
+    """Start one ``bench.worker`` per argument list and release them once all are ready: all together,
+    or at most ``slots`` at a time, the next as soon as one finishes (an executor's parallelism)."""
     processes = [
         subprocess.Popen(
             [sys.executable, "-m", "bench.worker", *args, "--wait-go"],
@@ -227,17 +232,21 @@ def run_workers_together(arguments: Sequence[Sequence[str]], timeout: float = 90
             assert process.stdout is not None
             if process.stdout.readline().strip() != "ready":
                 raise RuntimeError(f"bench.worker did not get ready: {process.communicate()[1][-4000:]}")
-        for process in processes:
-            assert process.stdin is not None
-            process.stdin.write("go\n")
-            process.stdin.flush()
-        results = []
-        for process in processes:
-            stdout, stderr = process.communicate(timeout=timeout)
+        free = threading.BoundedSemaphore(slots or len(processes))
+
+        def release_and_wait(process: subprocess.Popen[str]) -> dict[str, Any]:
+            with free:
+                assert process.stdin is not None
+                process.stdin.write("go\n")
+                process.stdin.flush()
+                stdout, stderr = process.communicate(timeout=timeout)
             if process.returncode != 0:
                 raise RuntimeError(f"bench.worker failed:\n{stderr[-4000:]}")
-            results.append(json.loads(stdout.strip().splitlines()[-1]))
-        return results
+            result: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
+            return result
+
+        with ThreadPoolExecutor(max_workers=len(processes)) as pool:
+            return list(pool.map(release_and_wait, processes))
     finally:
         for process in processes:
             if process.poll() is None:

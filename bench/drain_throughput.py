@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[Figure]]:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--memory-events", default="100000,400000", help="two backlog sizes, comma-separated")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=5000, help="the drain's DrainLimits.batch_size")
+    parser.add_argument("--batch-size", type=int, default=20_000, help="the drain's DrainLimits.batch_size")
     args = parser.parse_args(argv)
     sizes = [int(n) for n in args.memory_events.split(",")]
     with bench_broker() as broker:

@@ -248,12 +248,13 @@ def main() -> None:
     parser.add_argument("--pg", default="{}", help="psycopg.connect keyword arguments as JSON")
     parser.add_argument("--partitions", type=lambda s: [int(p) for p in s.split(",")], default=None)
     parser.add_argument("--partition-count", type=int, default=4, help="copy: partitions of the load")
-    parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--batch-size", type=int, default=20_000)
     parser.add_argument("--events", type=int, default=0, help="copy: how many benchmark rows")
     parser.add_argument("--source", default="", help="fetch, fanout: the price source")
     parser.add_argument("--markets", default="[]", help="fetch, fanout: the source's market keys as JSON")
     parser.add_argument("--trace-memory", action="store_true")
     parser.add_argument("--wait-go", action="store_true")
+    parser.add_argument("--profile", default="", help="write the job's cProfile statistics to this file")
     args = parser.parse_args()
 
     job = JOBS[args.mode](args)
@@ -266,7 +267,14 @@ def main() -> None:
     backend_before = [backend.seconds() for backend in BACKENDS]
     cpu_before = time.process_time()
     started = time.monotonic()
-    events = job()
+    if args.profile:
+        import cProfile
+
+        with cProfile.Profile() as profile:
+            events = job()
+        profile.dump_stats(args.profile)
+    else:
+        events = job()
     finished = time.monotonic()
     cpu = time.process_time() - cpu_before
     backend_cpu = [

@@ -22,6 +22,11 @@ Lineage: the drain reads the topic's Asset (`kafka://<cluster>/<topic>`) and upd
 (`postgres://<server>/crypto_prices/public/*`), its event carrying the counts stored; DAGs
 scheduled on that Asset (data-quality checks) run after each drain. A failed task posts to the
 `crypto_prices_alerts` webhook, if that connection exists.
+
+A large backlog is drained by several mapped `drain_events` tasks, each over its own group of
+partitions (`plan_drains` splits the sensor's pending map); a small one stays one task. The cap
+is `CRYPTO_PRICES_DRAIN_MAX_GROUPS` (default 4), the smallest backlog worth a drain of its own
+`CRYPTO_PRICES_DRAIN_MIN_GROUP_EVENTS` (default 100,000): docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -77,21 +82,36 @@ def crypto_prices_consumer() -> None:
         poll_interval=2.0,
     )
 
-    @task(execution_timeout=timedelta(minutes=15), inlets=[topic_asset()], outlets=[database_asset()])
-    def drain_events() -> dict[str, object]:
-        """Store every pending event; return the counts (events, rows, dead letters, duplicates)."""
+    @task
+    def plan_drains(pending: dict[str, int]) -> list[list[int]]:
+        """Split the pending partitions into groups, one mapped drain each (see docs/scaling.md)."""
+        from franz_ivan.groups import group_limits_from_env, partition_groups
+
+        return partition_groups(pending, group_limits_from_env())
+
+    @task(
+        execution_timeout=timedelta(minutes=15),
+        inlets=[topic_asset()],
+        outlets=[database_asset()],
+        map_index_template="partitions {{ task.op_kwargs['partitions'] | join(',') }}",
+    )
+    def drain_events(partitions: list[int]) -> dict[str, object]:
+        """Store every pending event of ``partitions``; return the counts (events, rows, dead letters)."""
         from airflow.sdk import get_current_context
 
         from franz_ivan.drain import drain_limits_from_env, run_drain
 
-        result = run_drain(KAFKA_CONN_ID, POSTGRES_CONN_ID, topic(), CONSUMER_GROUP, drain_limits_from_env())
+        limits = drain_limits_from_env()
+        result = run_drain(
+            KAFKA_CONN_ID, POSTGRES_CONN_ID, topic(), CONSUMER_GROUP, limits, partitions=partitions
+        )
         counts = result.as_dict()
         get_current_context()["outlet_events"][database_asset()].extra = {
             key: counts[key] for key in ("events", "prices", "allowances", "dead_letters", "duplicates")
         }
         return counts
 
-    wait_for_events >> drain_events()
+    drain_events.expand(partitions=plan_drains(wait_for_events.output))
 
 
 crypto_prices_consumer()

@@ -2,7 +2,9 @@
 
 - ``python -m devtools.faults drain ...`` runs the real :class:`franz_ivan.drain.Drain` in a process of
   its own, its store or consumer wrapped so that the process SIGKILLs itself at a chosen point
-  (:data:`KILL_POINTS`). :func:`run_drain_process` starts it and parses what it printed.
+  (:data:`KILL_POINTS`). :func:`run_drain_process` starts it and parses what it printed;
+  :func:`planned_groups` and :func:`run_mapped_drains` run one per partition group at once, as
+  the consumer DAG's mapped drains do.
 - :func:`make_feed` builds a stream of events (good ones, re-sent ones with the same id, malformed
   ones from :data:`MALFORMED`) and :func:`produce` sends it, every delivery acknowledged.
 - :func:`private_postgres` is a throwaway PostgreSQL cluster that can be restarted mid-drain, and
@@ -40,6 +42,7 @@ from franz_ivan.events import (
     encode,
     event_id_for,
 )
+from franz_ivan.groups import GroupLimits
 from franz_ivan.hooks.kafka import PricesAdminHook, PricesConsumerHook
 from franz_ivan.store import Batch, BatchCounts, PriceStore
 
@@ -172,10 +175,15 @@ class DrainTarget:
 
 
 def drain_once(
-    target: DrainTarget, limits: DrainLimits, *, kill_at: str | None = None, on_batch: int = 1
+    target: DrainTarget,
+    limits: DrainLimits,
+    *,
+    kill_at: str | None = None,
+    on_batch: int = 1,
+    partitions: Sequence[int] | None = None,
 ) -> DrainResult:
-    """One real drain in this process (positions mirrored to the Kafka group), dying at ``kill_at``
-    during batch ``on_batch`` if given."""
+    """One real drain in this process (positions mirrored to the Kafka group) of all partitions or
+    ``partitions`` (a mapped drain's group), dying at ``kill_at`` during batch ``on_batch`` if given."""
     import psycopg
 
     kill = {"kill_at": kill_at or "", "on_batch": on_batch}
@@ -185,7 +193,7 @@ def drain_once(
     try:
         with psycopg.connect(target.dsn) as conn:
             store = KillingStore(conn, target.topic, target.group, **kill)
-            return Drain(consumer, store, limits, mirror=mirror).run()
+            return Drain(consumer, store, limits, partitions, mirror).run()
     finally:
         consumer.close()
 
@@ -204,7 +212,12 @@ class DrainOutcome:
 
 
 def drain_command(
-    target: DrainTarget, limits: DrainLimits, *, kill_at: str | None = None, on_batch: int = 1
+    target: DrainTarget,
+    limits: DrainLimits,
+    *,
+    kill_at: str | None = None,
+    on_batch: int = 1,
+    partitions: Sequence[int] | None = None,
 ) -> list[str]:
     """The command line of a drain process (``python -m devtools.faults drain ...``)."""
     command = [
@@ -214,6 +227,8 @@ def drain_command(
         "--max-seconds", str(limits.max_seconds), "--stall-seconds", str(limits.stall_seconds),
         "--on-batch", str(on_batch),
     ]  # fmt: skip
+    if partitions is not None:
+        command += ["--partitions", ",".join(map(str, partitions))]
     return [*command, "--kill-at", kill_at] if kill_at else command
 
 
@@ -247,6 +262,56 @@ def run_drain_process(
         cwd=ROOT,
     )
     return outcome(completed.returncode, completed.stdout + completed.stderr)
+
+
+def planned_groups(target: DrainTarget, limits: GroupLimits) -> list[list[int]]:
+    """The partition groups the consumer DAG's ``plan_drains`` would map now (sensor's pending map)."""
+    import psycopg
+
+    from franz_ivan.groups import partition_groups
+    from franz_ivan.pending import pending_events
+
+    consumer = PricesConsumerHook(config={"bootstrap.servers": target.bootstrap}, consumer_group=target.group)
+    try:
+        with psycopg.connect(target.dsn) as conn:
+            store = PriceStore(conn, target.topic, target.group)
+            pending = pending_events(consumer.get_conn, store)
+    finally:
+        consumer.get_conn.close()
+    return partition_groups({str(p): n for p, n in pending.items()}, limits)
+
+
+def run_mapped_drains(
+    target: DrainTarget,
+    limits: DrainLimits,
+    groups: Sequence[Sequence[int]],
+    *,
+    kill: dict[int, tuple[str, int]] | None = None,
+    timeout: float = 180,
+) -> list[DrainOutcome]:
+    """Run one drain process per group at the same time, as mapped ``drain_events`` tasks run on
+    parallel worker slots; ``kill`` maps a group's index to its (kill point, batch). Outcomes in
+    group order."""
+    kill = kill or {}
+    processes = [
+        subprocess.Popen(
+            drain_command(
+                target,
+                limits,
+                partitions=group,
+                kill_at=kill[index][0] if index in kill else None,
+                on_batch=kill[index][1] if index in kill else 1,
+            ),
+            env=process_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=ROOT,
+        )
+        for index, group in enumerate(groups)
+    ]
+    outputs = [process.communicate(timeout=timeout)[0] for process in processes]
+    return [outcome(process.returncode, output) for process, output in zip(processes, outputs, strict=True)]
 
 
 @dataclass
@@ -507,6 +572,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     drain.add_argument("--stall-seconds", type=float, default=DrainLimits.stall_seconds)
     drain.add_argument("--kill-at", choices=KILL_POINTS)
     drain.add_argument("--on-batch", type=int, default=1, help="die during this batch (1 = the first)")
+    drain.add_argument(
+        "--partitions", type=lambda text: [int(p) for p in text.split(",")], help="a mapped drain's group"
+    )
     args = parser.parse_args(argv)
     import logging
 
@@ -515,7 +583,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch_size=args.batch_size, max_seconds=args.max_seconds, stall_seconds=args.stall_seconds
     )
     target = DrainTarget(args.bootstrap, args.dsn, args.topic, args.group)
-    result = drain_once(target, limits, kill_at=args.kill_at, on_batch=args.on_batch)
+    result = drain_once(
+        target, limits, kill_at=args.kill_at, on_batch=args.on_batch, partitions=args.partitions
+    )
     print(json.dumps(result.as_dict()), flush=True)
     return 0
 

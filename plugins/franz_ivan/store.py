@@ -66,9 +66,17 @@ class Batch:
     allowances: list[Located[AllowanceEvent]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     next_offsets: dict[int, int] = field(default_factory=dict)
+    price_rows: defaultdict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    """Pair -> COPY lines (value, source, exchange, observed_at, event_id, partition, offset, with
+    the newline) of price events read exactly as encoded: the drain's fast path, no event built
+    (:func:`franz_ivan.events.encoded_price_row`). Stored as ``prices`` are."""
 
     def __len__(self) -> int:
-        return len(self.prices) + len(self.candles) + len(self.allowances) + len(self.dead_letters)
+        return self.price_count + len(self.candles) + len(self.allowances) + len(self.dead_letters)
+
+    @property
+    def price_count(self) -> int:
+        return len(self.prices) + sum(map(len, self.price_rows.values()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +228,9 @@ class PriceStore:
         known_tables = set(self._price_tables)
         try:
             with self.conn.transaction():
-                price_rows = self._write_prices(batch.prices) + self._write_candles(batch.candles)
+                price_rows = self._write_prices(batch.prices, batch.price_rows) + self._write_candles(
+                    batch.candles
+                )
                 allowance_rows = self._write_allowances(batch.allowances)
                 self._write_dead_letters(batch.dead_letters)
                 self._write_offsets(batch.next_offsets)
@@ -233,7 +243,7 @@ class PriceStore:
             prices=price_rows,
             allowances=allowance_rows,
             dead_letters=len(batch.dead_letters),
-            duplicates=len(batch.prices) + len(batch.candles) + len(batch.allowances) - stored,
+            duplicates=batch.price_count + len(batch.candles) + len(batch.allowances) - stored,
         )
 
     def _ensure_price_table(self, pair: str) -> sql.Identifier:
@@ -260,35 +270,44 @@ class PriceStore:
             self._price_tables.add(pair)
         return table
 
-    def _write_prices(self, prices: list[Located[PriceEvent]]) -> int:
-        """Store the price rows; return how many were new.
+    def _write_prices(self, prices: list[Located[PriceEvent]], rows: dict[str, list[str]]) -> int:
+        """Store the price rows (events and preformatted COPY lines); return how many were new.
 
         A batch of events never stored before (the usual case) is COPYed straight into the pair
         tables, at PostgreSQL's loading speed. If any of its event ids is stored already (a
         producer retry, a replay) that attempt is rolled back to its savepoint, and the batch
         goes through the staging table, whose INSERT skips the stored ids.
         """
-        if not prices:
-            return 0
         located: dict[str, list[Located[PriceEvent]]] = defaultdict(list)
         for item in prices:
             located[item.event.market.pair].append(item)
-        tables = {pair: self._ensure_price_table(pair) for pair in sorted(located)}
+        pairs = sorted({*located, *(pair for pair, lines in rows.items() if lines)})
+        if not pairs:
+            return 0
+        tables = {pair: self._ensure_price_table(pair) for pair in pairs}
         try:
             with self.conn.transaction(), self.conn.cursor() as cursor:
                 for pair, table in tables.items():
                     with cursor.copy(sql.SQL(self._copy_prices).format(table=table)) as copy:
-                        copy_price_rows(copy, located[pair])
+                        if pair in rows:
+                            copy.write("".join(rows[pair]))
+                        if pair in located:
+                            copy_price_rows(copy, located[pair])
         except errors.UniqueViolation:
             log.info("Batch holds events stored before; storing only the new ones")
-            return self._insert_new_prices(tables, located)
-        return len(prices)
+            return self._insert_new_prices(tables, located, rows)
+        return len(prices) + sum(map(len, rows.values()))
 
     def _insert_new_prices(
-        self, tables: dict[str, sql.Identifier], located: dict[str, list[Located[PriceEvent]]]
+        self,
+        tables: dict[str, sql.Identifier],
+        located: dict[str, list[Located[PriceEvent]]],
+        rows: dict[str, list[str]],
     ) -> int:
         """Stage the rows, then insert each pair's into its table, skipping stored event ids."""
         with self.conn.cursor().copy(read_sql("copy_price_staging")) as copy:
+            for pair, lines in rows.items():
+                copy.write("".join([f"{pair}\t{line}" for line in lines]))
             for pair, items in located.items():
                 copy_price_rows(copy, items, pair=pair)
         stored = 0

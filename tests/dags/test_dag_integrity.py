@@ -70,7 +70,10 @@ def test_consumer_is_continuous_with_one_run_and_a_bounded_deferrable_sensor(dag
     # Empty: the wait follows the run type, long for the continuous runs, short for a person.
     assert dag.params["max_wait_seconds"] is None
     assert (sensor.continuous_max_wait_seconds, sensor.manual_max_wait_seconds) == (600, 10)
-    assert dag.get_task("drain_events").upstream_task_ids == {"wait_for_events"}
+    assert dag.get_task("plan_drains").upstream_task_ids == {"wait_for_events"}
+    drain = dag.get_task("drain_events")
+    assert drain.upstream_task_ids == {"plan_drains"}
+    assert drain.is_mapped, "the drain is mapped over partition groups"
 
 
 def test_producer_runs_every_minute_by_default_each_run_covering_the_minute_before(dag_bag: Any) -> None:

@@ -21,6 +21,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 DASHBOARDS = ROOT / "grafana" / "dashboards"
 PROVISIONING = ROOT / "grafana" / "provisioning"
 HELM_VALUES = ROOT / "deploy" / "helm" / "values.yaml"
+HELM_SCALED_VALUES = ROOT / "deploy" / "helm" / "values-scaled.yaml"
 K8S_SECRETS = sorted((ROOT / "deploy" / "k8s").glob("*.yaml"))
 
 AIRFLOW_SERVICES = (

@@ -1,0 +1,88 @@
+"""How the consumer splits one run's backlog over mapped drains: partition groups from the pending map.
+
+The sensor hands on ``{str(partition): pending events}``. Each group becomes one mapped
+``drain_events`` task, which locks its partitions and commits their rows and positions in one
+transaction per batch, so exactly-once holds per partition however the partitions are grouped.
+A partition is the unit: two drains never share one, so there are never more groups than
+pending partitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class GroupLimits:
+    """How far one run fans out.
+
+    :param max_groups: the most drains one run maps (the cap); at most the topic's partitions count.
+    :param min_events_per_group: a drain is started only for this many pending events, so a small
+        backlog stays one task (a mapped task costs seconds of scheduling, a drain ~50k events/s).
+    """
+
+    max_groups: int = 4
+    min_events_per_group: int = 100_000
+
+    def __post_init__(self) -> None:
+        if self.max_groups < 1:
+            raise ValueError(f"max_groups must be at least 1, got {self.max_groups}")
+        if self.min_events_per_group < 1:
+            raise ValueError(f"min_events_per_group must be at least 1, got {self.min_events_per_group}")
+
+
+def pending_counts(pending: Mapping[str, int] | Mapping[int, int]) -> dict[int, int]:
+    """The sensor's XCom (``{"0": 1200, ...}``) as ``{0: 1200, ...}``; raises naming a bad entry."""
+    counts: dict[int, int] = {}
+    for key, value in pending.items():
+        try:
+            partition, count = int(key), int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"pending map entry {key!r}: {value!r} is not partition: count") from None
+        if partition < 0 or count < 0:
+            raise ValueError(f"pending map entry {key!r}: {value!r} is negative")
+        if count:
+            counts[partition] = count
+    return counts
+
+
+def partition_groups(
+    pending: Mapping[str, int] | Mapping[int, int], limits: GroupLimits | None = None
+) -> list[list[int]]:
+    """Split the pending partitions into balanced groups, one per mapped drain.
+
+    The number of groups is the smallest of: the pending partitions, ``max_groups``, and one per
+    ``min_events_per_group`` pending events (at least one). Partitions go, largest backlog first,
+    to the group with the fewest pending events, so the drains finish at about the same time.
+    Nothing pending gives no group.
+
+    :param pending: pending events per partition, as the sensor returns them.
+    :param limits: the cap and the smallest backlog worth a drain of its own.
+    """
+    limits = limits or GroupLimits()
+    counts = pending_counts(pending)
+    if not counts:
+        return []
+    wanted = max(1, sum(counts.values()) // limits.min_events_per_group)
+    size = min(len(counts), limits.max_groups, wanted)
+    groups: list[list[int]] = [[] for _ in range(size)]
+    loads = [0] * size
+    for partition in sorted(counts, key=lambda p: (-counts[p], p)):
+        lightest = loads.index(min(loads))
+        groups[lightest].append(partition)
+        loads[lightest] += counts[partition]
+    return sorted(sorted(group) for group in groups)
+
+
+def group_limits_from_env() -> GroupLimits:
+    """``CRYPTO_PRICES_DRAIN_MAX_GROUPS`` / ``_MIN_GROUP_EVENTS`` over the defaults."""
+    from franz_ivan.settings import env_float
+
+    defaults = GroupLimits()
+    return GroupLimits(
+        max_groups=int(env_float("CRYPTO_PRICES_DRAIN_MAX_GROUPS", defaults.max_groups)),
+        min_events_per_group=int(
+            env_float("CRYPTO_PRICES_DRAIN_MIN_GROUP_EVENTS", defaults.min_events_per_group)
+        ),
+    )

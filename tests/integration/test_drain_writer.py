@@ -1,0 +1,97 @@
+"""The drain's writer thread: batches committed one at a time and in order, and a failed write
+stops the drain with its own error, the batches before it kept and nothing after it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer
+
+from devtools.faults import create_topic, make_feed, produce, stored_state
+from devtools.local_stack import Broker
+from franz_ivan.drain import Drain, DrainLimits, consumer_settings
+from franz_ivan.store import Batch, BatchCounts, PriceStore
+
+pytestmark = pytest.mark.integration
+
+GROUP = "crypto_prices_consumer"
+LIMITS = DrainLimits(batch_size=100, stall_seconds=20, max_seconds=60)
+
+
+class WriteFailed(RuntimeError):
+    pass
+
+
+class RecordingStore(PriceStore):
+    """Records each write's positions and the thread that made it; fails write ``fail_on`` if given."""
+
+    def __init__(self, *args: Any, fail_on: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fail_on = fail_on
+        self.writes: list[dict[int, int]] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    def write(self, batch: Batch) -> BatchCounts:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if len(self.writes) + 1 == self.fail_on:
+                raise WriteFailed(f"write {self.fail_on} failed")
+            counts = super().write(batch)
+            self.writes.append(dict(batch.next_offsets))
+            return counts
+        finally:
+            self.in_flight -= 1
+
+
+def drain(
+    broker: Broker, database: Any, topic: str, fail_on: int | None = None
+) -> tuple[Drain, RecordingStore]:
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, **consumer_settings(GROUP)})
+    conn = database.connect()
+    store = RecordingStore(conn, topic, GROUP, fail_on=fail_on)
+    return Drain(consumer, store, LIMITS), store
+
+
+def test_batches_are_committed_one_at_a_time_in_order(
+    broker: Broker, database: Any, topic: str, pg: Any
+) -> None:
+    create_topic(broker.bootstrap, topic, 3)
+    feed = make_feed(1000, run="writer-order", resend_every=40, malformed_every=97)
+    produce(broker.bootstrap, topic, feed.messages)
+    running, store = drain(broker, database, topic)
+    try:
+        result = running.run()
+    finally:
+        running.consumer.close()
+        store.conn.close()
+
+    assert store.most_in_flight == 1
+    assert len(store.writes) == result.batches >= 10
+    for partition in range(3):
+        positions = [written[partition] for written in store.writes if partition in written]
+        assert positions == sorted(positions), f"partition {partition} went backwards: {positions}"
+    assert result.next_offsets == stored_state(pg, topic, GROUP).next_offsets
+    assert sum(result.next_offsets.values()) == len(feed.messages)
+
+
+def test_a_failed_write_stops_the_drain_with_its_error_and_keeps_the_batches_before(
+    broker: Broker, database: Any, topic: str, pg: Any
+) -> None:
+    create_topic(broker.bootstrap, topic, 3)
+    feed = make_feed(1000, run="writer-fails", resend_every=40, malformed_every=97)
+    produce(broker.bootstrap, topic, feed.messages)
+    running, store = drain(broker, database, topic, fail_on=3)
+    try:
+        with pytest.raises(WriteFailed, match="write 3 failed"):
+            running.run()
+    finally:
+        running.consumer.close()
+        store.conn.close()
+
+    assert len(store.writes) == 2
+    stored = stored_state(pg, topic, GROUP)
+    assert sum(stored.next_offsets.values()) == 2 * LIMITS.batch_size
+    assert len(stored.event_ids) + len(stored.dead_letters) <= 2 * LIMITS.batch_size
