@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Final
 
 from franz_ivan.sources.base import Allowance, Endpoint, PriceSource, Quote, RateLimitedError, SourceError
@@ -24,10 +26,17 @@ SOURCES: Final[dict[str, PriceSource]] = {
 
 def fetch_quote(session: requests.Session, endpoint: Endpoint, market: Market) -> Quote:
     """Fetch ``market``'s price once; any failure, network ones included, is a :class:`SourceError`."""
+    with network_errors(market):
+        return SOURCES[market.source].fetch(session, endpoint, market)
+
+
+@contextmanager
+def network_errors(market: Market) -> Iterator[None]:
+    """Turn a failed request (timeout, TLS, refused) into a :class:`SourceError` naming the market."""
     import requests
 
     try:
-        return SOURCES[market.source].fetch(session, endpoint, market)
+        yield
     except requests.Timeout as error:
         raise SourceError(market, f"timed out: {network_problem(error)}") from None
     except requests.exceptions.SSLError as error:

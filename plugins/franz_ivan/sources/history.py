@@ -23,8 +23,7 @@ window reaching further back, the reachable part is fetched and the rest is repo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -34,7 +33,6 @@ from franz_ivan.events import Candle, EventError, Market, parse_decimal
 from franz_ivan.sources.base import (
     Allowance,
     Endpoint,
-    RateLimitedError,
     SourceError,
     check_status,
     get,
@@ -46,7 +44,7 @@ from franz_ivan.sources.base import (
 from franz_ivan.sources.binance import used_weight_allowance
 from franz_ivan.sources.coinbase import coinbase_product
 from franz_ivan.sources.cryptowatch import parse_allowance
-from franz_ivan.sources.kraken import is_throttle, kraken_pair, throttle_wait
+from franz_ivan.sources.kraken import kraken_pair, kraken_result
 
 if TYPE_CHECKING:
     import requests
@@ -181,17 +179,7 @@ class KrakenHistory:
         # Kraken answers the rows *after* the minute holding ``since``.
         params = {"pair": asked, "interval": "1", "since": str(epoch(start - MINUTE))}
         response = get(session, endpoint, "/0/public/OHLC", params=params)
-        check_status(market, response)
-        body = json_body(market, response)
-        errors = value_at(market, body, "error")
-        if not isinstance(errors, list):
-            raise SourceError(market, f"error {errors!r:.80} is not a list")
-        if errors:
-            text = "; ".join(map(str, errors))
-            if any(is_throttle(str(error)) for error in errors):
-                raise RateLimitedError(market, f"throttled: {text}", retry_after=throttle_wait(errors))
-            raise SourceError(market, f"Kraken answered OHLC for pair {asked}: {text}")
-        result = value_at(market, body, "result")
+        result = kraken_result(market, response, asked, "OHLC")
         if not isinstance(result, dict):
             raise SourceError(market, f"result {result!r:.80} is not an object")
         names = [name for name in result if name != "last"]
@@ -349,23 +337,6 @@ HISTORIES: Final[dict[str, HistorySource]] = {
 }
 
 
-@contextmanager
-def network_errors(market: Market) -> Iterator[None]:
-    """Turn a failed request (timeout, TLS, refused) into a :class:`SourceError` naming the market."""
-    import requests
-
-    from franz_ivan.sources import network_problem
-
-    try:
-        yield
-    except requests.Timeout as error:
-        raise SourceError(market, f"timed out: {network_problem(error)}") from None
-    except requests.exceptions.SSLError as error:
-        raise SourceError(market, f"TLS error: {network_problem(error)}") from None
-    except requests.RequestException as error:
-        raise SourceError(market, f"request failed: {network_problem(error)}") from None
-
-
 def fetch_history(
     session: requests.Session,
     endpoint: Endpoint,
@@ -382,6 +353,8 @@ def fetch_history(
     :raises SourceError: for any failed request or bad answer (what earlier pages gave is lost
         with it; the run's retry asks again, and the event ids make that harmless).
     """
+    from franz_ivan.sources import network_errors
+
     history = HISTORIES[market.source]
     start, end = window
     first, stop = minute_ceil(start), minute_ceil(end)

@@ -73,17 +73,7 @@ class KrakenSource:
         asked = kraken_pair(market.pair)
         response = get(session, endpoint, "/0/public/Ticker", params={"pair": asked})
         observed_at = datetime.now(UTC)
-        check_status(market, response)
-        body = json_body(market, response)
-        errors = value_at(market, body, "error")
-        if not isinstance(errors, list):
-            raise SourceError(market, f"error {errors!r:.80} is not a list")
-        if errors:
-            text = "; ".join(map(str, errors))
-            if any(is_throttle(str(error)) for error in errors):
-                raise RateLimitedError(market, f"throttled: {text}", retry_after=throttle_wait(errors))
-            raise SourceError(market, f"Kraken answered for pair {asked}: {text}")
-        result = value_at(market, body, "result")
+        result = kraken_result(market, response, asked)
         if not isinstance(result, dict) or not result:
             raise SourceError(market, f"response has no ticker in result for pair {asked}")
         if asked in result:
@@ -93,3 +83,23 @@ class KrakenSource:
         else:
             raise SourceError(market, f"result names pairs {sorted(result)[:5]}, none of them {asked}")
         return Quote(market, price_from(market, value_at(market, result, name, "c", 0)), observed_at)
+
+
+def kraken_result(market: Market, response: requests.Response, asked: str, call: str = "") -> object:
+    """The ``result`` of a Kraken answer, after its status and its ``error`` list.
+
+    Kraken reports failures, throttling included, in ``error`` (often with HTTP 200): a throttle
+    raises :class:`RateLimitedError` with Kraken's wait, any other error a :class:`SourceError`
+    naming ``call`` (e.g. ``"OHLC"``) and the pair asked.
+    """
+    check_status(market, response)
+    body = json_body(market, response)
+    errors = value_at(market, body, "error")
+    if not isinstance(errors, list):
+        raise SourceError(market, f"error {errors!r:.80} is not a list")
+    if errors:
+        text = "; ".join(map(str, errors))
+        if any(is_throttle(str(error)) for error in errors):
+            raise RateLimitedError(market, f"throttled: {text}", retry_after=throttle_wait(errors))
+        raise SourceError(market, f"Kraken answered {call + ' ' if call else ''}for pair {asked}: {text}")
+    return value_at(market, body, "result")
