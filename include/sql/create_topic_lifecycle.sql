@@ -3,7 +3,20 @@
 
 -- The topic id (KIP-516) of the log each position was read from; NULL when the broker gives none
 -- or the position predates it. A position whose id differs from the topic's is not re-used.
-ALTER TABLE crypto_prices_consumer_offsets ADD COLUMN IF NOT EXISTS topic_id text;
+-- ALTER TABLE takes an exclusive lock even when the column exists, and would queue every drain
+-- behind any reader of the positions (sensor, UI page, quality checks): so only when missing.
+DO $$
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM information_schema.columns
+        WHERE table_schema = current_schema()
+          AND table_name = 'crypto_prices_consumer_offsets'
+          AND column_name = 'topic_id'
+    ) THEN
+        ALTER TABLE crypto_prices_consumer_offsets ADD COLUMN topic_id text;
+    END IF;
+END
+$$;
 
 -- Offsets the broker deleted (retention) before the drain read them: from_offset to to_offset,
 -- both included. The backfill reads this to know which time ranges to fetch again.
