@@ -79,7 +79,7 @@ def test_retry_after_is_waited_out_then_the_price_published(
 ) -> None:
     price_api.state.faults["coinbase"] = Fault("rate-limit", times=1, retry_after="1")
     result = publish_source("coinbase", ["coinbase:coinbase:btcusd"], run_key())
-    assert result == {"source": "coinbase", "prices": 1, "events": 1, "skipped": []}
+    assert result == {"source": "coinbase", "window": None, "prices": 1, "events": 1, "skipped": []}
     first, second = arrivals(price_api, "coinbase")
     assert second - first >= 1.0
     [event] = read_events(broker, wired, 1)
@@ -168,7 +168,7 @@ def test_an_allowance_below_the_floor_spares_the_rest_of_the_source(
     markets, attribute, spent, remaining = SPENT[source]
     setattr(price_api.state, attribute, spent)
     result = publish_source(source, markets, run_key())
-    assert result == {"source": source, "prices": 1, "events": 2, "skipped": markets[1:]}
+    assert result == {"source": source, "window": None, "prices": 1, "events": 2, "skipped": markets[1:]}
     assert len(arrivals(price_api, source)) == 1
     events = read_events(broker, wired, 2)
     allowance = next(event for event in events if isinstance(event, AllowanceEvent))

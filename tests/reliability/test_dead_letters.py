@@ -86,6 +86,8 @@ def test_every_kind_of_bad_message_is_dead_lettered_between_stored_events(
         "cryptowatch_api_allowance",
         "crypto_prices_dead_letter",
         "crypto_prices_consumer_offsets",
+        "crypto_prices_position_resets",
+        "crypto_prices_retention_gaps",
     }
     logged = [record.getMessage() for record in caplog.records]
     assert sum(message.startswith("Dead letter at") for message in logged) == len(MALFORMED)
