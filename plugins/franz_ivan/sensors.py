@@ -117,13 +117,9 @@ class PendingEventsSensor(BaseSensorOperator):
 
     def pending(self) -> dict[int, int]:
         """Pending events per partition, checked once from the worker."""
-        from franz_ivan.triggers import PendingWatcher
+        from franz_ivan.triggers import pending_now
 
-        watcher = PendingWatcher(self.topic, self.consumer_group, self.kafka_conn_id, self.postgres_conn_id)
-        try:
-            return watcher.pending()
-        finally:
-            watcher.close()
+        return pending_now(self.topic, self.consumer_group, self.kafka_conn_id, self.postgres_conn_id)
 
     def poke(self, context: Any) -> bool:
         pending = self.pending()

@@ -125,3 +125,12 @@ class PendingWatcher:
     def close(self) -> None:
         self.consumer.close()
         self.postgres.close()
+
+
+def pending_now(topic: str, consumer_group: str, kafka_conn_id: str, postgres_conn_id: str) -> dict[int, int]:
+    """Pending events per partition, checked once: a :class:`PendingWatcher` opened, asked, closed."""
+    watcher = PendingWatcher(topic, consumer_group, kafka_conn_id, postgres_conn_id)
+    try:
+        return watcher.pending()
+    finally:
+        watcher.close()

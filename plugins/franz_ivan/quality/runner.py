@@ -83,13 +83,9 @@ def _judge(
 
 
 def _pending_events(topic: str) -> dict[int, int]:
-    from franz_ivan.triggers import PendingWatcher
+    from franz_ivan.triggers import pending_now
 
-    watcher = PendingWatcher(topic, CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID)
-    try:
-        return watcher.pending()
-    finally:
-        watcher.close()
+    return pending_now(topic, CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID)
 
 
 def run_check(check: str, settings: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, int]:

@@ -224,16 +224,15 @@ def consumer_lag(
 ) -> dict[str, Any]:
     """Events of ``topic`` not stored yet, per partition: the broker's end offsets minus the positions
     stored with the rows. Reads watermarks only; joins no group and commits nothing."""
-    from confluent_kafka import Consumer
-
     from franz_ivan.clients import kafka_config
-    from franz_ivan.drain import consumer_settings
+    from franz_ivan.hooks.kafka import PricesConsumerHook
     from franz_ivan.pending import pending_events
     from franz_ivan.store import PriceStore
 
     if not table_exists(conn, OFFSETS_TABLE):
         raise PageDataError(f"table {OFFSETS_TABLE!r} does not exist: the consumer has not run yet")
-    consumer = Consumer(kafka_config(kafka_conn_id, **consumer_settings(consumer_group), log_level=4))
+    config = kafka_config(kafka_conn_id, log_level=4)
+    consumer = PricesConsumerHook(kafka_conn_id, consumer_group=consumer_group, config=config).get_conn
     try:
         pending = pending_events(consumer, PriceStore(conn, topic, consumer_group))
     finally:
