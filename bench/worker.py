@@ -47,10 +47,10 @@ def create_tables(conn: Any) -> None:
 
     from bench.common import PAIRS
     from franz_ivan.settings import read_sql
-    from franz_ivan.store import SCHEMA_LOCK_KEY
+    from franz_ivan.store_schema import lock_schema
 
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+        lock_schema(conn)
         conn.execute(read_sql("create_schema"))
         for pair in PAIRS:
             conn.execute(

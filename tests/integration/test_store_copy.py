@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from psycopg import sql
 
+from franz_ivan.copy_rows import copy_price_rows
 from franz_ivan.events import Market, PriceEvent, event_id_for
 from franz_ivan.settings import read_sql
-from franz_ivan.store import Batch, Located, PriceStore, copy_price_rows
+from franz_ivan.store import Batch, Located, PriceStore
 
 pytestmark = pytest.mark.integration
 

@@ -234,9 +234,9 @@ def failure_message(check: str, results: Sequence[CheckResult]) -> str | None:
 
 def prepare_tables(conn: psycopg.Connection) -> None:
     """Create the pipeline's tables (if the consumer has not yet) and the results table."""
-    from franz_ivan.store import SCHEMA_LOCK_KEY
+    from franz_ivan.store_schema import lock_schema
 
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+        lock_schema(conn)
         conn.execute(read_sql("create_schema"))
         conn.execute(read_sql("quality_create_results"))
