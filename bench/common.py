@@ -29,7 +29,8 @@ from devtools.local_stack import (
     start_broker,
     tansu_binary,
 )
-from franz_ivan.events import Market, PriceEvent, encode, event_id_for
+from franz_ivan.event_fields import event_id_for
+from franz_ivan.events import Market, PriceEvent, encode
 
 PAIRS: tuple[str, ...] = (
     "btcusd", "btceur", "ethusd", "etheur", "ltcusd", "xrpusd", "solusd", "adausd", "dogeusd", "dotusd",

@@ -33,15 +33,8 @@ from typing import Any, Final
 
 from devtools.local_stack import ROOT, free_port, wait_for_port
 from franz_ivan.drain import Drain, DrainLimits, DrainResult, GroupMirror
-from franz_ivan.events import (
-    MAX_EVENT_BYTES,
-    AllowanceEvent,
-    Event,
-    Market,
-    PriceEvent,
-    encode,
-    event_id_for,
-)
+from franz_ivan.event_fields import event_id_for
+from franz_ivan.events import MAX_EVENT_BYTES, AllowanceEvent, Event, Market, PriceEvent, encode
 from franz_ivan.groups import GroupLimits
 from franz_ivan.hooks.kafka import PricesAdminHook, PricesConsumerHook
 from franz_ivan.store import Batch, BatchCounts, PriceStore

@@ -38,7 +38,7 @@ def create_tables(conn: Any, pairs: Iterable[str], *, candle_columns: bool = Tru
     """The shared tables and one price table per pair; without candle columns, as made before candles."""
     from psycopg import sql
 
-    from franz_ivan.events import validate_pair
+    from franz_ivan.event_fields import validate_pair
     from franz_ivan.settings import read_sql
 
     conn.execute(read_sql("create_schema"))
@@ -60,7 +60,7 @@ def insert_prices(conn: Any, pair: str, rows: Iterable[PriceRow]) -> int:
     """COPY ``rows`` into the pair's table (each with a new event id); returns how many."""
     from psycopg import sql
 
-    from franz_ivan.events import validate_pair
+    from franz_ivan.event_fields import validate_pair
 
     copy = sql.SQL(
         "COPY {} (value, source, exchange, observed_at, event_id, kafka_partition, kafka_offset, "

@@ -16,7 +16,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from franz_ivan.events import AllowanceEvent, EventError, decode, encoded_price_row
+from franz_ivan.encoded_price import encoded_price_row
+from franz_ivan.event_fields import EventError
+from franz_ivan.events import AllowanceEvent, decode
 from franz_ivan.store import Batch, BatchCounts, DeadLetter, Located, PriceStore
 
 if TYPE_CHECKING:

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
-from franz_ivan.events import Market, validate_pair
+from franz_ivan.event_fields import validate_pair
+from franz_ivan.events import Market
 from franz_ivan.settings import POSTGRES_CONN_ID, read_sql, topic
 
 if TYPE_CHECKING:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 
-from franz_ivan.events import EventError, Market
+from franz_ivan.event_fields import EventError
+from franz_ivan.events import Market
 from franz_ivan.pairs import normalize_pair
 from franz_ivan.settings import MARKETS_VARIABLE
 from franz_ivan.sources import SOURCES

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from franz_ivan.events import AllowanceEvent, Event, Market, PriceEvent, event_id_for, format_time
+from franz_ivan.event_fields import event_id_for, format_time
+from franz_ivan.events import AllowanceEvent, Event, Market, PriceEvent
 from franz_ivan.settings import env_float
 from franz_ivan.sources import SOURCES, Endpoint, PriceSource, SourceError, fetch_quote
 from franz_ivan.sources.base import USER_AGENT, Allowance

@@ -19,7 +19,8 @@ import msgspec
 from psycopg import errors, sql
 
 from franz_ivan.copy_rows import copy_price_rows
-from franz_ivan.events import AllowanceEvent, PriceEvent, validate_pair
+from franz_ivan.event_fields import validate_pair
+from franz_ivan.events import AllowanceEvent, PriceEvent
 from franz_ivan.positions import PositionStore
 from franz_ivan.settings import read_sql
 from franz_ivan.store_schema import create_price_table, prepare_schema
@@ -60,7 +61,7 @@ class Batch:
     price_rows: defaultdict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     """Pair -> COPY lines (value, source, exchange, observed_at, event_id, partition, offset, with
     the newline) of price events read exactly as encoded: the drain's fast path, no event built
-    (:func:`franz_ivan.events.encoded_price_row`). Stored as ``prices`` are."""
+    (:func:`franz_ivan.encoded_price.encoded_price_row`). Stored as ``prices`` are."""
 
     def __len__(self) -> int:
         return self.price_count + len(self.candles) + len(self.allowances) + len(self.dead_letters)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from psycopg import sql
 
-from franz_ivan.events import validate_pair
+from franz_ivan.event_fields import validate_pair
 from franz_ivan.settings import read_sql
 
 if TYPE_CHECKING:

@@ -14,7 +14,8 @@ from psycopg import sql
 from devtools.local_stack import Stack
 from devtools.price_api import EMPTY_EVERY, PriceApiServer, candle_at
 from devtools.up import topic_events
-from franz_ivan.events import Candle, Market, PriceEvent, event_id_for
+from franz_ivan.event_fields import event_id_for
+from franz_ivan.events import Candle, Market, PriceEvent
 from franz_ivan.gaps import Gap, backfill_command, find_gaps, report, retention_gaps
 from franz_ivan.producer import candle_event_id
 from franz_ivan.store import Batch, Located, PriceStore

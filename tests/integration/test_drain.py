@@ -12,7 +12,8 @@ from confluent_kafka import Consumer
 
 from devtools.local_stack import Broker
 from franz_ivan.drain import Drain, DrainLimits, consumer_settings
-from franz_ivan.events import AllowanceEvent, Event, Market, PriceEvent, event_id_for
+from franz_ivan.event_fields import event_id_for
+from franz_ivan.events import AllowanceEvent, Event, Market, PriceEvent
 from franz_ivan.pending import pending_events
 from franz_ivan.publish import ensure_topic, publish
 from franz_ivan.store import Batch, Located, PriceStore

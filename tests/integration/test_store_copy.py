@@ -11,7 +11,8 @@ import pytest
 from psycopg import sql
 
 from franz_ivan.copy_rows import copy_price_rows
-from franz_ivan.events import Market, PriceEvent, event_id_for
+from franz_ivan.event_fields import event_id_for
+from franz_ivan.events import Market, PriceEvent
 from franz_ivan.settings import read_sql
 from franz_ivan.store import Batch, Located, PriceStore
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from franz_ivan.events import EventError, Market, PriceEvent, decode, event_id_for, validate_pair
+from franz_ivan.event_fields import EventError, event_id_for, validate_pair
+from franz_ivan.events import Market, PriceEvent, decode
 from franz_ivan.markets import MarketsError, parse_market
 from franz_ivan.store import Batch, Located, PriceStore
 

@@ -16,7 +16,8 @@ from confluent_kafka.admin import AdminClient
 from devtools.tls import CertificateAuthority, Credentials, TlsBroker, kafka_tls_extra
 from franz_ivan.clients import CredentialsError, kafka_config
 from franz_ivan.drain import DrainError, consumer_settings, topic_partitions
-from franz_ivan.events import Market, PriceEvent, event_id_for
+from franz_ivan.event_fields import event_id_for
+from franz_ivan.events import Market, PriceEvent
 from franz_ivan.hooks.kafka import PricesKafkaHook, PricesProducerHook
 from franz_ivan.publish import PublishError, ensure_topic, publish
 

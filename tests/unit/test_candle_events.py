@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from franz_ivan.events import Candle, EventError, Market, PriceEvent, decode, encode
+from franz_ivan.event_fields import EventError
+from franz_ivan.events import Candle, Market, PriceEvent, decode, encode
 from franz_ivan.producer import candle_event_id, past_window
 
 MARKET = Market("kraken", "kraken", "btcusd")

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from devtools.faults import SAMPLE_BODY
-from franz_ivan.events import AllowanceEvent, EventError, Market, PriceEvent, decode, market_of
+from franz_ivan.event_fields import EventError
+from franz_ivan.events import AllowanceEvent, Market, PriceEvent, decode, market_of
 
 BODY = SAMPLE_BODY
 

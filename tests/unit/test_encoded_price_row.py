@@ -10,16 +10,9 @@ from decimal import Decimal
 
 import pytest
 
-from franz_ivan.events import (
-    AllowanceEvent,
-    EventError,
-    Market,
-    PriceEvent,
-    decode,
-    encode,
-    encoded_price_row,
-    event_id_for,
-)
+from franz_ivan.encoded_price import encoded_price_row
+from franz_ivan.event_fields import EventError, event_id_for
+from franz_ivan.events import AllowanceEvent, Market, PriceEvent, decode, encode
 
 MARKET = Market("cryptowatch", "coinbase-pro", "btcusd")
 MOMENT = datetime(2026, 11, 27, 18, 0, 0, 123456, tzinfo=UTC)

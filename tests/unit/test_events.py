@@ -8,18 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from franz_ivan.events import (
-    MAX_EVENT_BYTES,
-    AllowanceEvent,
-    EventError,
-    Market,
-    PriceEvent,
-    decode,
-    encode,
-    event_id_for,
-    parse_decimal,
-    validate_pair,
-)
+from franz_ivan.event_fields import EventError, event_id_for, parse_decimal, validate_pair
+from franz_ivan.events import MAX_EVENT_BYTES, AllowanceEvent, Market, PriceEvent, decode, encode
 
 MARKET = Market("cryptowatch", "coinbase-pro", "btcusd")
 OBSERVED = datetime(2026, 11, 27, 18, 0, 0, 123456, tzinfo=UTC)

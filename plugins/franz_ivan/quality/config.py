@@ -17,7 +17,8 @@ import json
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Final
 
-from franz_ivan.events import EventError, Market, validate_pair
+from franz_ivan.event_fields import EventError, validate_pair
+from franz_ivan.events import Market
 
 QUALITY_VARIABLE: Final = "crypto_prices_quality"
 

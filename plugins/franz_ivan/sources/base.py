@@ -10,7 +10,8 @@ from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol
 
-from franz_ivan.events import EventError, Market, parse_decimal
+from franz_ivan.event_fields import EventError, parse_decimal
+from franz_ivan.events import Market
 from franz_ivan.settings import env_float
 
 if TYPE_CHECKING:

@@ -14,7 +14,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from franz_ivan.events import EventError, Market, parse_decimal
+from franz_ivan.event_fields import EventError, parse_decimal
+from franz_ivan.events import Market
 from franz_ivan.sources.base import (
     Allowance,
     Endpoint,

@@ -29,7 +29,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol
 
-from franz_ivan.events import Candle, EventError, Market, parse_decimal
+from franz_ivan.event_fields import EventError, parse_decimal
+from franz_ivan.events import Candle, Market
 from franz_ivan.sources.base import (
     Allowance,
     Endpoint,

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
-from franz_ivan.events import EventError, validate_pair
+from franz_ivan.event_fields import EventError, validate_pair
 from franz_ivan.settings import read_sql
 from franz_ivan.ui.page_params import MAX_PAIRS, ChartRange, max_rows
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
 
-from franz_ivan.events import EventError, validate_pair
+from franz_ivan.event_fields import EventError, validate_pair
 
 
 class ParameterError(ValueError):

@@ -1,0 +1,56 @@
+"""The drain's fast path: a price event read exactly as :func:`~franz_ivan.events.encode` writes it.
+
+Matched by one pattern into a COPY row without building an event; any other message goes
+through :func:`~franz_ivan.events.decode`, so what is accepted, and every error, stays the same.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Final
+
+from franz_ivan.event_fields import CANONICAL_UUID_PATTERN, NAME_PATTERN, PAIR_PATTERN
+
+_EXACT_PRICE_TEXT: Final = r'(?:[1-9][0-9]{0,11}(?:\.[0-9]{1,80})?|0\.(?=[0-9]{1,80}")0*[1-9][0-9]*)'
+"""A price as the encoder writes a positive Decimal under ``MAX_PRICE`` with at most 80 places:
+no sign, exponent, whitespace, underscore or leading zero, so PostgreSQL's numeric reads it as
+Python's Decimal does. Anything else (``1e3``, ``0``, ``1000000000000``) takes
+:func:`~franz_ivan.events.decode`."""
+
+_ENCODED_PRICE: Final = re.compile(
+    r'\{"schema_version":1,"type":"price"'
+    rf',"event_id":"({CANONICAL_UUID_PATTERN.pattern})"'
+    rf',"source":"({NAME_PATTERN.pattern})","exchange":"({NAME_PATTERN.pattern})"'
+    rf',"pair":"({PAIR_PATTERN.pattern})"'
+    r',"observed_at":"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z)"'
+    rf',"price":"({_EXACT_PRICE_TEXT})"\}}'
+)
+"""A price event byte for byte as :func:`~franz_ivan.events.encode` writes it. Every field's pattern
+is the one :func:`~franz_ivan.events.decode` validates it with, and none admits a JSON escape, a tab,
+a newline or a backslash."""
+
+
+def encoded_price_row(raw: bytes | None) -> tuple[str, str] | None:
+    """The pair and the COPY text (value, source, exchange, observed_at, event_id) of a price
+    event exactly as :func:`~franz_ivan.events.encode` writes it, without building an event;
+    ``None`` for any other message, which then goes through :func:`~franz_ivan.events.decode`
+    (same acceptance, same errors).
+
+    A drain spends ~2.5 µs decoding an event and ~2.4 µs formatting its row; this costs ~1.3 µs.
+    Only what one pattern cannot check is checked here: that the time is a real date and time.
+    """
+    if raw is None:
+        return None
+    try:
+        found = _ENCODED_PRICE.fullmatch(raw.decode())
+    except UnicodeDecodeError:
+        return None
+    if found is None:
+        return None
+    event_id, source, exchange, pair, observed_at, price = found.groups()
+    try:
+        datetime.fromisoformat(observed_at)
+    except ValueError:
+        return None
+    return pair, f"{price}\t{source}\t{exchange}\t{observed_at}\t{event_id}"
