@@ -20,7 +20,8 @@ from franz_ivan.events import Candle
 from franz_ivan.markets import parse_market
 from franz_ivan.producer import new_session
 from franz_ivan.sources import Allowance, Endpoint, SourceError
-from franz_ivan.sources.history import History, MinuteCandle, fetch_history, minute_floor
+from franz_ivan.sources.candles import MinuteCandle
+from franz_ivan.sources.history import History, fetch_history, minute_floor
 from franz_ivan.sources.pacing import PacingSettings, SourcePacer
 
 MINUTE = timedelta(minutes=1)

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Protocol, TypeVar
 
 from franz_ivan.event_fields import EventError, parse_decimal
 from franz_ivan.events import Market
 from franz_ivan.settings import env_float
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     import requests
 
@@ -123,6 +123,56 @@ def get(
         headers=headers,
         timeout=(min(CONNECT_TIMEOUT_SECONDS, read_timeout), read_timeout),
     )
+
+
+ReadT = TypeVar("ReadT")
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One call to a source: the path under its base URL, the query and any extra headers."""
+
+    path: str
+    params: Mapping[str, str] | None = None
+    headers: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer(Generic[ReadT]):
+    """What one call gave: the value read from its body, the allowance it reported, when it came."""
+
+    value: ReadT
+    allowance: Allowance | None
+    received_at: datetime
+
+
+def call(
+    session: requests.Session,
+    endpoint: Endpoint,
+    market: Market,
+    path: str,
+    read: Callable[[Any], ReadT],
+    *,
+    params: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    allowance_of: Callable[[Market, requests.Response], Allowance | None] | None = None,
+) -> Answer[ReadT]:
+    """``GET`` ``path``, check the status, then ``read`` the JSON body: the steps every source's calls share.
+
+    :param read: what the caller wants from the body; raises :class:`SourceError` for a bad one.
+    :param allowance_of: reads the quota report off any answer, failed ones too, so that every
+        :class:`SourceError` raised after the call carries it.
+    """
+    response = get(session, endpoint, path, params=params, headers=headers)
+    received_at = datetime.now(UTC)
+    allowance = None if allowance_of is None else allowance_of(market, response)
+    check_status(market, response, allowance)
+    try:
+        return Answer(read(json_body(market, response)), allowance, received_at)
+    except SourceError as error:
+        if allowance is None:
+            raise
+        raise SourceError(market, error.problem, allowance=allowance) from None
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:

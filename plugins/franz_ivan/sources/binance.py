@@ -9,26 +9,27 @@ clients that keep going.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from franz_ivan.sources.base import (
     Allowance,
     Endpoint,
     Quote,
+    Request,
     SourceError,
-    check_status,
-    get,
-    json_body,
+    call,
     price_from,
     value_at,
 )
+from franz_ivan.sources.candles import MINUTE, CandleHistory, candle_from, epoch, row_fields, rows_of
 
 if TYPE_CHECKING:
     import requests
 
     from franz_ivan.events import Market
+    from franz_ivan.sources.candles import MinuteCandle
 
 USED_WEIGHT_HEADER: Final = "X-MBX-USED-WEIGHT-1M"
 WEIGHT_LIMIT_PER_MINUTE: Final = 6000
@@ -54,16 +55,51 @@ class BinanceSource:
 
     def fetch(self, session: requests.Session, endpoint: Endpoint, market: Market) -> Quote:
         symbol = market.pair.upper()
-        response = get(session, endpoint, "/api/v3/ticker/price", params={"symbol": symbol})
-        observed_at = datetime.now(UTC)
-        allowance = used_weight_allowance(market, response)
-        check_status(market, response, allowance)
-        try:
-            body = json_body(market, response)
+
+        def read(body: Any) -> Decimal:
             answered = value_at(market, body, "symbol")
             if answered != symbol:
                 raise SourceError(market, f"asked for symbol {symbol}, answered for {answered!r:.40}")
-            price = price_from(market, value_at(market, body, "price"))
-        except SourceError as error:
-            raise SourceError(market, error.problem, allowance=allowance) from None
-        return Quote(market, price, observed_at, allowance)
+            return price_from(market, value_at(market, body, "price"))
+
+        answer = call(
+            session,
+            endpoint,
+            market,
+            "/api/v3/ticker/price",
+            read,
+            params={"symbol": symbol},
+            allowance_of=used_weight_allowance,
+        )
+        return Quote(market, answer.value, answer.received_at, answer.allowance)
+
+
+class BinanceHistory(CandleHistory):
+    """Binance ``klines``: 12 fields, open time in ms, prices as strings, oldest first; weight 2."""
+
+    name = "binance"
+    per_request = 1000
+
+    def request(self, endpoint: Endpoint, market: Market, start: datetime, end: datetime) -> Request:
+        params = {
+            "symbol": market.pair.upper(),
+            "interval": "1m",
+            "startTime": str(epoch(start) * 1000),
+            "endTime": str(epoch(end) * 1000 - 1),
+            "limit": str(int((end - start) / MINUTE)),
+        }
+        return Request("/api/v3/klines", params)
+
+    def allowance(self, market: Market, response: requests.Response) -> Allowance | None:
+        return used_weight_allowance(market, response)
+
+    def candles(self, market: Market, body: Any) -> list[MinuteCandle]:
+        candles = []
+        for row in rows_of(market, body, "klines answer"):
+            fields = row_fields(market, row, 6, "klines")
+            open_ms = fields[0]
+            if not isinstance(open_ms, int) or isinstance(open_ms, bool) or open_ms % 1000:
+                raise SourceError(market, f"kline open time {open_ms!r:.40} is not whole milliseconds")
+            values = dict(zip(("open", "high", "low", "close", "volume"), fields[1:6], strict=True))
+            candles.append(candle_from(market, open_ms // 1000, values))
+        return candles

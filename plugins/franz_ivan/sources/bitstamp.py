@@ -7,24 +7,26 @@ Bitstamp reports no allowance.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, ClassVar
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from franz_ivan.sources.base import (
     Endpoint,
     Quote,
+    Request,
     SourceError,
-    check_status,
-    get,
-    json_body,
+    call,
     price_from,
     source_time,
     value_at,
 )
+from franz_ivan.sources.candles import MINUTE, CandleHistory, candle_from, epoch, rows_of
 
 if TYPE_CHECKING:
     import requests
 
     from franz_ivan.events import Market
+    from franz_ivan.sources.candles import MinuteCandle
 
 
 def epoch_time(market: Market, raw: object) -> datetime:
@@ -48,8 +50,41 @@ class BitstampSource:
     reports_allowance: ClassVar[bool] = False
 
     def fetch(self, session: requests.Session, endpoint: Endpoint, market: Market) -> Quote:
-        response = get(session, endpoint, f"/api/v2/ticker/{market.pair}/")
-        check_status(market, response)
-        body = json_body(market, response)
-        price = price_from(market, value_at(market, body, "last"))
-        return Quote(market, price, epoch_time(market, value_at(market, body, "timestamp")))
+        def read(body: Any) -> tuple[Decimal, datetime]:
+            price = price_from(market, value_at(market, body, "last"))
+            return price, epoch_time(market, value_at(market, body, "timestamp"))
+
+        price, observed_at = call(session, endpoint, market, f"/api/v2/ticker/{market.pair}/", read).value
+        return Quote(market, price, observed_at)
+
+
+OHLC_FIELDS: Final = ("timestamp", "open", "high", "low", "close", "volume")
+
+
+class BitstampHistory(CandleHistory):
+    """Bitstamp ``ohlc``: ``data.ohlc`` objects of strings, ``timestamp`` the minute's start, oldest first."""
+
+    name = "bitstamp"
+    per_request = 1000
+
+    def request(self, endpoint: Endpoint, market: Market, start: datetime, end: datetime) -> Request:
+        params = {
+            "step": "60",
+            "start": str(epoch(start)),
+            "limit": str(int((end - start) / MINUTE)),
+            "exclude_current_candle": "true",
+        }
+        return Request(f"/api/v2/ohlc/{market.pair}/", params)
+
+    def candles(self, market: Market, body: Any) -> list[MinuteCandle]:
+        candles = []
+        for row in rows_of(market, value_at(market, body, "data", "ohlc"), "data.ohlc"):
+            if not isinstance(row, dict):
+                raise SourceError(market, f"ohlc row {row!r:.80} is not an object")
+            missing = [
+                name for name in ("timestamp", "open", "high", "low", "close", "volume") if name not in row
+            ]
+            if missing:
+                raise SourceError(market, f"ohlc row {row!r:.80} has no {missing}")
+            candles.append(candle_from(market, row["timestamp"], row))
+        return candles

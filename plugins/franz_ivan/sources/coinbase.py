@@ -8,25 +8,27 @@ Coinbase reports no allowance.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, ClassVar
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from franz_ivan.pairs import split_pair
 from franz_ivan.sources.base import (
     Endpoint,
     Quote,
+    Request,
     SourceError,
-    check_status,
-    get,
-    json_body,
+    call,
     price_from,
     source_time,
     value_at,
 )
+from franz_ivan.sources.candles import MINUTE, CandleHistory, candle_from, row_fields, rows_of
 
 if TYPE_CHECKING:
     import requests
 
     from franz_ivan.events import Market
+    from franz_ivan.sources.candles import MinuteCandle
 
 
 def coinbase_product(market: Market) -> str:
@@ -46,14 +48,39 @@ class CoinbaseSource:
     reports_allowance: ClassVar[bool] = False
 
     def fetch(self, session: requests.Session, endpoint: Endpoint, market: Market) -> Quote:
-        product = coinbase_product(market)
-        response = get(session, endpoint, f"/products/{product}/ticker")
-        check_status(market, response)
-        body = json_body(market, response)
-        price = price_from(market, value_at(market, body, "price"))
-        raw_time = value_at(market, body, "time")
-        try:
-            moment = datetime.fromisoformat(raw_time)
-        except (TypeError, ValueError):
-            raise SourceError(market, f"time {raw_time!r:.40} is not an ISO 8601 time") from None
-        return Quote(market, price, source_time(market, moment, raw_time))
+        def read(body: Any) -> tuple[Decimal, datetime]:
+            price = price_from(market, value_at(market, body, "price"))
+            raw_time = value_at(market, body, "time")
+            try:
+                moment = datetime.fromisoformat(raw_time)
+            except (TypeError, ValueError):
+                raise SourceError(market, f"time {raw_time!r:.40} is not an ISO 8601 time") from None
+            return price, source_time(market, moment, raw_time)
+
+        path = f"/products/{coinbase_product(market)}/ticker"
+        price, observed_at = call(session, endpoint, market, path, read).value
+        return Quote(market, price, observed_at)
+
+
+class CoinbaseHistory(CandleHistory):
+    """Coinbase Exchange ``candles``: ``[time, low, high, open, close, volume]`` numbers, newest first."""
+
+    name = "coinbase"
+    per_request = 300
+
+    def request(self, endpoint: Endpoint, market: Market, start: datetime, end: datetime) -> Request:
+        # ``end`` names the last bucket's start (inclusive): 300 buckets are start .. start + 299 min.
+        params = {
+            "granularity": "60",
+            "start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "end": (end - MINUTE).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        return Request(f"/products/{coinbase_product(market)}/candles", params)
+
+    def candles(self, market: Market, body: Any) -> list[MinuteCandle]:
+        candles = []
+        for row in rows_of(market, body, "candles answer"):
+            time, low, high, open_, close, volume = row_fields(market, row, 6, "candles")[:6]
+            values = {"open": open_, "high": high, "low": low, "close": close, "volume": volume}
+            candles.append(candle_from(market, time, values))
+        return candles

@@ -11,26 +11,29 @@ be integers or floats. A spent allowance is HTTP 429.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from franz_ivan.event_fields import EventError, parse_decimal
-from franz_ivan.events import Market
 from franz_ivan.sources.base import (
     Allowance,
     Endpoint,
     Quote,
+    Request,
     SourceError,
-    check_status,
-    get,
-    json_body,
+    call,
     json_or_none,
     price_from,
     value_at,
 )
+from franz_ivan.sources.candles import MINUTE, CandleHistory, candle_from, epoch, row_fields, rows_of
 
 if TYPE_CHECKING:
     import requests
+
+    from franz_ivan.events import Market
+    from franz_ivan.sources.candles import MinuteCandle
 
 
 def parse_allowance(market: Market, body: Any) -> Allowance | None:
@@ -57,6 +60,16 @@ def parse_allowance(market: Market, body: Any) -> Allowance | None:
         raise SourceError(market, str(error)) from None
 
 
+def response_allowance(market: Market, response: requests.Response) -> Allowance | None:
+    """The allowance a Cryptowatch answer carries in its body, failed answers included."""
+    return parse_allowance(market, json_or_none(response))
+
+
+def key_headers(endpoint: Endpoint) -> dict[str, str]:
+    """The API key header, when the connection has a key."""
+    return {"X-CW-API-Key": endpoint.api_key} if endpoint.api_key else {}
+
+
 class CryptowatchSource:
     """Cryptowat.ch (shut down in 2023) and any service that keeps its API shape."""
 
@@ -66,14 +79,39 @@ class CryptowatchSource:
     reports_allowance: ClassVar[bool] = True
 
     def fetch(self, session: requests.Session, endpoint: Endpoint, market: Market) -> Quote:
-        headers = {"X-CW-API-Key": endpoint.api_key} if endpoint.api_key else {}
-        response = get(session, endpoint, f"/markets/{market.exchange}/{market.pair}/price", headers=headers)
-        observed_at = datetime.now(UTC)
-        allowance = parse_allowance(market, json_or_none(response))
-        check_status(market, response, allowance)
-        body = json_body(market, response)
-        try:
-            price = price_from(market, value_at(market, body, "result", "price"))
-        except SourceError as error:
-            raise SourceError(market, error.problem, allowance=allowance) from None
-        return Quote(market, price, observed_at, allowance)
+        def read(body: Any) -> Decimal:
+            return price_from(market, value_at(market, body, "result", "price"))
+
+        answer = call(
+            session,
+            endpoint,
+            market,
+            f"/markets/{market.exchange}/{market.pair}/price",
+            read,
+            headers=key_headers(endpoint),
+            allowance_of=response_allowance,
+        )
+        return Quote(market, answer.value, answer.received_at, answer.allowance)
+
+
+class CryptowatchHistory(CandleHistory):
+    """Cryptowatch ``ohlc``: ``result["60"]`` rows ``[CloseTime, O, H, L, C, Volume, QuoteVolume]``."""
+
+    name = "cryptowatch"
+    per_request = 1000
+
+    def request(self, endpoint: Endpoint, market: Market, start: datetime, end: datetime) -> Request:
+        # ``after`` and ``before`` bound the close times: the first minute closes at start + 60 s.
+        params = {"periods": "60", "after": str(epoch(start + MINUTE)), "before": str(epoch(end))}
+        return Request(f"/markets/{market.exchange}/{market.pair}/ohlc", params, key_headers(endpoint))
+
+    def allowance(self, market: Market, response: requests.Response) -> Allowance | None:
+        return response_allowance(market, response)
+
+    def candles(self, market: Market, body: Any) -> list[MinuteCandle]:
+        candles = []
+        for row in rows_of(market, value_at(market, body, "result", "60"), "result['60']"):
+            fields = row_fields(market, row, 6, "ohlc")
+            values = dict(zip(("open", "high", "low", "close", "volume"), fields[1:6], strict=True))
+            candles.append(candle_from(market, fields[0], values, close_time=True))
+        return candles

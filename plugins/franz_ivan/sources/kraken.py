@@ -15,26 +15,28 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, ClassVar, Final
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from franz_ivan.pairs import kraken_asset, split_pair
 from franz_ivan.sources.base import (
     Endpoint,
     Quote,
     RateLimitedError,
+    Request,
     SourceError,
-    check_status,
-    get,
-    json_body,
+    call,
     price_from,
     value_at,
 )
+from franz_ivan.sources.candles import MINUTE, CandleHistory, candle_from, epoch, row_fields, rows_of
 
 if TYPE_CHECKING:
     import requests
 
     from franz_ivan.events import Market
+    from franz_ivan.sources.candles import MinuteCandle
 
 THROTTLE_ERRORS: Final = ("EAPI:Rate limit exceeded", "EGeneral:Too many requests", "EService:Throttled")
 THROTTLED_UNTIL: Final = re.compile(r"EService:Throttled:(\d+)")
@@ -61,6 +63,26 @@ def throttle_wait(errors: list[str]) -> float | None:
     return None
 
 
+def kraken_result(market: Market, body: Any, asked: str, request_name: str = "") -> object:
+    """The ``result`` of a Kraken answer's body, after its ``error`` list.
+
+    Kraken reports failures, throttling included, in ``error`` (often with HTTP 200): a throttle
+    raises :class:`RateLimitedError` with Kraken's wait, any other error a :class:`SourceError`
+    naming ``request_name`` (e.g. ``"OHLC"``) and the pair asked.
+    """
+    errors = value_at(market, body, "error")
+    if not isinstance(errors, list):
+        raise SourceError(market, f"error {errors!r:.80} is not a list")
+    if errors:
+        text = "; ".join(map(str, errors))
+        if any(is_throttle(str(error)) for error in errors):
+            raise RateLimitedError(market, f"throttled: {text}", retry_after=throttle_wait(errors))
+        raise SourceError(
+            market, f"Kraken answered {request_name + ' ' if request_name else ''}for pair {asked}: {text}"
+        )
+    return value_at(market, body, "result")
+
+
 class KrakenSource:
     """Kraken, Cryptowatch's successor: public ticker, no key needed."""
 
@@ -71,35 +93,48 @@ class KrakenSource:
 
     def fetch(self, session: requests.Session, endpoint: Endpoint, market: Market) -> Quote:
         asked = kraken_pair(market.pair)
-        response = get(session, endpoint, "/0/public/Ticker", params={"pair": asked})
-        observed_at = datetime.now(UTC)
-        result = kraken_result(market, response, asked)
-        if not isinstance(result, dict) or not result:
-            raise SourceError(market, f"response has no ticker in result for pair {asked}")
-        if asked in result:
-            name = asked
-        elif len(result) == 1:
-            [name] = result
-        else:
-            raise SourceError(market, f"result names pairs {sorted(result)[:5]}, none of them {asked}")
-        return Quote(market, price_from(market, value_at(market, result, name, "c", 0)), observed_at)
+
+        def read(body: Any) -> Decimal:
+            result = kraken_result(market, body, asked)
+            if not isinstance(result, dict) or not result:
+                raise SourceError(market, f"response has no ticker in result for pair {asked}")
+            if asked in result:
+                name = asked
+            elif len(result) == 1:
+                [name] = result
+            else:
+                raise SourceError(market, f"result names pairs {sorted(result)[:5]}, none of them {asked}")
+            return price_from(market, value_at(market, result, name, "c", 0))
+
+        answer = call(session, endpoint, market, "/0/public/Ticker", read, params={"pair": asked})
+        return Quote(market, answer.value, answer.received_at)
 
 
-def kraken_result(market: Market, response: requests.Response, asked: str, call: str = "") -> object:
-    """The ``result`` of a Kraken answer, after its status and its ``error`` list.
+class KrakenHistory(CandleHistory):
+    """Kraken ``OHLC``: rows after ``since``, at most the 720 most recent, oldest first, strings."""
 
-    Kraken reports failures, throttling included, in ``error`` (often with HTTP 200): a throttle
-    raises :class:`RateLimitedError` with Kraken's wait, any other error a :class:`SourceError`
-    naming ``call`` (e.g. ``"OHLC"``) and the pair asked.
-    """
-    check_status(market, response)
-    body = json_body(market, response)
-    errors = value_at(market, body, "error")
-    if not isinstance(errors, list):
-        raise SourceError(market, f"error {errors!r:.80} is not a list")
-    if errors:
-        text = "; ".join(map(str, errors))
-        if any(is_throttle(str(error)) for error in errors):
-            raise RateLimitedError(market, f"throttled: {text}", retry_after=throttle_wait(errors))
-        raise SourceError(market, f"Kraken answered {call + ' ' if call else ''}for pair {asked}: {text}")
-    return value_at(market, body, "result")
+    name = "kraken"
+    per_request = 720
+    reach_minutes = 720
+
+    def request(self, endpoint: Endpoint, market: Market, start: datetime, end: datetime) -> Request:
+        # Kraken answers the rows *after* the minute holding ``since``.
+        params = {"pair": kraken_pair(market.pair), "interval": "1", "since": str(epoch(start - MINUTE))}
+        return Request("/0/public/OHLC", params)
+
+    def candles(self, market: Market, body: Any) -> list[MinuteCandle]:
+        asked = kraken_pair(market.pair)
+        result = kraken_result(market, body, asked, "OHLC")
+        if not isinstance(result, dict):
+            raise SourceError(market, f"result {result!r:.80} is not an object")
+        names = [name for name in result if name != "last"]
+        if len(names) != 1:
+            raise SourceError(
+                market, f"OHLC result names pairs {sorted(names)[:5]}, expected one for {asked}"
+            )
+        candles = []
+        for row in rows_of(market, result[names[0]], "OHLC result"):
+            fields = row_fields(market, row, 7, "OHLC")
+            values = dict(zip(("open", "high", "low", "close", "vwap", "volume"), fields[1:7], strict=True))
+            candles.append(candle_from(market, fields[0], values))
+        return candles
