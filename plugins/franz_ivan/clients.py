@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import psycopg
     from airflow.sdk import Connection
 
-    from franz_ivan.sources.base import PriceSource
+    from franz_ivan.sources.ticker import PriceSource
 
 __all__ = [
     "CredentialsError",

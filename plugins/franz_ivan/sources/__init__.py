@@ -6,12 +6,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Final
 
-from franz_ivan.sources.base import Allowance, Endpoint, PriceSource, Quote, RateLimitedError, SourceError
+from franz_ivan.sources.base import Allowance, Endpoint, Quote, RateLimitedError, SourceError
 from franz_ivan.sources.binance import BinanceSource
 from franz_ivan.sources.bitstamp import BitstampSource
 from franz_ivan.sources.coinbase import CoinbaseSource
 from franz_ivan.sources.cryptowatch import CryptowatchSource
 from franz_ivan.sources.kraken import KrakenSource
+from franz_ivan.sources.ticker import PriceSource
 
 if TYPE_CHECKING:
     import requests

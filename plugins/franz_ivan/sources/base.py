@@ -1,4 +1,4 @@
-"""What every price source adapter provides, the errors they raise, and the HTTP steps they share."""
+"""What the price source adapters return, the errors they raise, and the HTTP steps they share."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from franz_ivan.event_fields import EventError, parse_decimal
 from franz_ivan.events import Market
@@ -89,19 +89,6 @@ class Endpoint:
     api_key: str | None = None
 
 
-class PriceSource(Protocol):
-    """One market-data API. ``fetch`` makes one call and raises :class:`SourceError` for any problem."""
-
-    name: ClassVar[str]
-    exchange: ClassVar[str | None]
-    """The one exchange whose prices the source gives, or None when each market names it (Cryptowatch)."""
-    default_base_url: ClassVar[str]
-    reports_allowance: ClassVar[bool]
-    """Whether answers carry a quota figure (see :mod:`franz_ivan.producer` for what that changes)."""
-
-    def fetch(self, session: requests.Session, endpoint: Endpoint, market: Market) -> Quote: ...
-
-
 def read_timeout_seconds() -> float:
     """How long one answer may take (``CRYPTO_PRICES_SOURCE_TIMEOUT``, default 10 s)."""
     return env_float("CRYPTO_PRICES_SOURCE_TIMEOUT", READ_TIMEOUT_SECONDS)
@@ -150,22 +137,20 @@ def call(
     session: requests.Session,
     endpoint: Endpoint,
     market: Market,
-    path: str,
+    request: Request,
     read: Callable[[Any], ReadT],
     *,
-    params: Mapping[str, str] | None = None,
-    headers: Mapping[str, str] | None = None,
-    allowance_of: Callable[[Market, requests.Response], Allowance | None] | None = None,
+    allowance_of: Callable[[Market, requests.Response], Allowance | None],
 ) -> Answer[ReadT]:
-    """``GET`` ``path``, check the status, then ``read`` the JSON body: the steps every source's calls share.
+    """Make ``request``, check the status, then ``read`` the JSON body: the steps every source's calls share.
 
     :param read: what the caller wants from the body; raises :class:`SourceError` for a bad one.
     :param allowance_of: reads the quota report off any answer, failed ones too, so that every
         :class:`SourceError` raised after the call carries it.
     """
-    response = get(session, endpoint, path, params=params, headers=headers)
+    response = get(session, endpoint, request.path, params=request.params, headers=request.headers)
     received_at = datetime.now(UTC)
-    allowance = None if allowance_of is None else allowance_of(market, response)
+    allowance = allowance_of(market, response)
     check_status(market, response, allowance)
     try:
         return Answer(read(json_body(market, response)), allowance, received_at)

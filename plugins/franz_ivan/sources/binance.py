@@ -11,19 +11,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from franz_ivan.sources.base import (
-    Allowance,
-    Endpoint,
-    Quote,
-    Request,
-    SourceError,
-    call,
-    price_from,
-    value_at,
-)
+from franz_ivan.sources.base import Allowance, Endpoint, Request, SourceError, price_from, value_at
 from franz_ivan.sources.candles import MINUTE, CandleHistory, candle_from, epoch, row_fields, rows_of
+from franz_ivan.sources.ticker import PriceSource
 
 if TYPE_CHECKING:
     import requests
@@ -45,33 +37,23 @@ def used_weight_allowance(market: Market, response: requests.Response) -> Allowa
     return Allowance(remaining=Decimal(max(WEIGHT_LIMIT_PER_MINUTE - int(raw), 0)))
 
 
-class BinanceSource:
+class BinanceSource(PriceSource):
     """Binance spot market data: public ticker, no key needed; quota reported in a header."""
 
-    name: ClassVar[str] = "binance"
-    exchange: ClassVar[str | None] = "binance"
-    default_base_url: ClassVar[str] = "https://api.binance.com"
-    reports_allowance: ClassVar[bool] = True
+    name = "binance"
+    exchange = "binance"
+    default_base_url = "https://api.binance.com"
+    reports_allowance = True
+    allowance = staticmethod(used_weight_allowance)
 
-    def fetch(self, session: requests.Session, endpoint: Endpoint, market: Market) -> Quote:
-        symbol = market.pair.upper()
+    def request(self, endpoint: Endpoint, market: Market) -> Request:
+        return Request("/api/v3/ticker/price", {"symbol": market.pair.upper()})
 
-        def read(body: Any) -> Decimal:
-            answered = value_at(market, body, "symbol")
-            if answered != symbol:
-                raise SourceError(market, f"asked for symbol {symbol}, answered for {answered!r:.40}")
-            return price_from(market, value_at(market, body, "price"))
-
-        answer = call(
-            session,
-            endpoint,
-            market,
-            "/api/v3/ticker/price",
-            read,
-            params={"symbol": symbol},
-            allowance_of=used_weight_allowance,
-        )
-        return Quote(market, answer.value, answer.received_at, answer.allowance)
+    def read(self, market: Market, body: Any) -> tuple[Decimal, None]:
+        symbol, answered = market.pair.upper(), value_at(market, body, "symbol")
+        if answered != symbol:
+            raise SourceError(market, f"asked for symbol {symbol}, answered for {answered!r:.40}")
+        return price_from(market, value_at(market, body, "price")), None
 
 
 class BinanceHistory(CandleHistory):
@@ -79,6 +61,7 @@ class BinanceHistory(CandleHistory):
 
     name = "binance"
     per_request = 1000
+    allowance = staticmethod(used_weight_allowance)
 
     def request(self, endpoint: Endpoint, market: Market, start: datetime, end: datetime) -> Request:
         params = {
@@ -89,9 +72,6 @@ class BinanceHistory(CandleHistory):
             "limit": str(int((end - start) / MINUTE)),
         }
         return Request("/api/v3/klines", params)
-
-    def allowance(self, market: Market, response: requests.Response) -> Allowance | None:
-        return used_weight_allowance(market, response)
 
     def candles(self, market: Market, body: Any) -> list[MinuteCandle]:
         candles = []

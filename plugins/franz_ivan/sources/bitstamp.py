@@ -8,23 +8,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from franz_ivan.sources.base import (
-    Endpoint,
-    Quote,
-    Request,
-    SourceError,
-    call,
-    price_from,
-    source_time,
-    value_at,
-)
+from franz_ivan.sources.base import Endpoint, Request, SourceError, price_from, source_time, value_at
 from franz_ivan.sources.candles import MINUTE, CandleHistory, candle_from, epoch, rows_of
+from franz_ivan.sources.ticker import PriceSource
 
 if TYPE_CHECKING:
-    import requests
-
     from franz_ivan.events import Market
     from franz_ivan.sources.candles import MinuteCandle
 
@@ -41,21 +31,19 @@ def epoch_time(market: Market, raw: object) -> datetime:
     return source_time(market, moment, raw)
 
 
-class BitstampSource:
+class BitstampSource(PriceSource):
     """Bitstamp: public ticker, no key needed."""
 
-    name: ClassVar[str] = "bitstamp"
-    exchange: ClassVar[str | None] = "bitstamp"
-    default_base_url: ClassVar[str] = "https://www.bitstamp.net"
-    reports_allowance: ClassVar[bool] = False
+    name = "bitstamp"
+    exchange = "bitstamp"
+    default_base_url = "https://www.bitstamp.net"
 
-    def fetch(self, session: requests.Session, endpoint: Endpoint, market: Market) -> Quote:
-        def read(body: Any) -> tuple[Decimal, datetime]:
-            price = price_from(market, value_at(market, body, "last"))
-            return price, epoch_time(market, value_at(market, body, "timestamp"))
+    def request(self, endpoint: Endpoint, market: Market) -> Request:
+        return Request(f"/api/v2/ticker/{market.pair}/")
 
-        price, observed_at = call(session, endpoint, market, f"/api/v2/ticker/{market.pair}/", read).value
-        return Quote(market, price, observed_at)
+    def read(self, market: Market, body: Any) -> tuple[Decimal, datetime]:
+        price = price_from(market, value_at(market, body, "last"))
+        return price, epoch_time(market, value_at(market, body, "timestamp"))
 
 
 OHLC_FIELDS: Final = ("timestamp", "open", "high", "low", "close", "volume")

@@ -6,6 +6,7 @@ Each source module reads its own endpoint's rows into :class:`MinuteCandle` thro
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -124,14 +125,6 @@ class CandleHistory(ABC):
         self, session: requests.Session, endpoint: Endpoint, market: Market, start: datetime, end: datetime
     ) -> CandlePage:
         request = self.request(endpoint, market, start, end)
-        answer = call(
-            session,
-            endpoint,
-            market,
-            request.path,
-            lambda body: self.candles(market, body),
-            params=request.params,
-            headers=request.headers,
-            allowance_of=self.allowance,
-        )
+        read = functools.partial(self.candles, market)
+        answer = call(session, endpoint, market, request, read, allowance_of=self.allowance)
         return CandlePage(answer.value, answer.allowance)

@@ -9,24 +9,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from franz_ivan.pairs import split_pair
-from franz_ivan.sources.base import (
-    Endpoint,
-    Quote,
-    Request,
-    SourceError,
-    call,
-    price_from,
-    source_time,
-    value_at,
-)
+from franz_ivan.sources.base import Endpoint, Request, SourceError, price_from, source_time, value_at
 from franz_ivan.sources.candles import MINUTE, CandleHistory, candle_from, row_fields, rows_of
+from franz_ivan.sources.ticker import PriceSource
 
 if TYPE_CHECKING:
-    import requests
-
     from franz_ivan.events import Market
     from franz_ivan.sources.candles import MinuteCandle
 
@@ -39,27 +29,24 @@ def coinbase_product(market: Market) -> str:
     return f"{split[0]}-{split[1]}".upper()
 
 
-class CoinbaseSource:
+class CoinbaseSource(PriceSource):
     """Coinbase Exchange (formerly Coinbase Pro): public ticker, no key needed."""
 
-    name: ClassVar[str] = "coinbase"
-    exchange: ClassVar[str | None] = "coinbase"
-    default_base_url: ClassVar[str] = "https://api.exchange.coinbase.com"
-    reports_allowance: ClassVar[bool] = False
+    name = "coinbase"
+    exchange = "coinbase"
+    default_base_url = "https://api.exchange.coinbase.com"
 
-    def fetch(self, session: requests.Session, endpoint: Endpoint, market: Market) -> Quote:
-        def read(body: Any) -> tuple[Decimal, datetime]:
-            price = price_from(market, value_at(market, body, "price"))
-            raw_time = value_at(market, body, "time")
-            try:
-                moment = datetime.fromisoformat(raw_time)
-            except (TypeError, ValueError):
-                raise SourceError(market, f"time {raw_time!r:.40} is not an ISO 8601 time") from None
-            return price, source_time(market, moment, raw_time)
+    def request(self, endpoint: Endpoint, market: Market) -> Request:
+        return Request(f"/products/{coinbase_product(market)}/ticker")
 
-        path = f"/products/{coinbase_product(market)}/ticker"
-        price, observed_at = call(session, endpoint, market, path, read).value
-        return Quote(market, price, observed_at)
+    def read(self, market: Market, body: Any) -> tuple[Decimal, datetime]:
+        price = price_from(market, value_at(market, body, "price"))
+        raw_time = value_at(market, body, "time")
+        try:
+            moment = datetime.fromisoformat(raw_time)
+        except (TypeError, ValueError):
+            raise SourceError(market, f"time {raw_time!r:.40} is not an ISO 8601 time") from None
+        return price, source_time(market, moment, raw_time)
 
 
 class CoinbaseHistory(CandleHistory):

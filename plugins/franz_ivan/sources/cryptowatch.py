@@ -13,21 +13,20 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from franz_ivan.event_fields import EventError, parse_decimal
 from franz_ivan.sources.base import (
     Allowance,
     Endpoint,
-    Quote,
     Request,
     SourceError,
-    call,
     json_or_none,
     price_from,
     value_at,
 )
 from franz_ivan.sources.candles import MINUTE, CandleHistory, candle_from, epoch, row_fields, rows_of
+from franz_ivan.sources.ticker import PriceSource
 
 if TYPE_CHECKING:
     import requests
@@ -70,28 +69,20 @@ def key_headers(endpoint: Endpoint) -> dict[str, str]:
     return {"X-CW-API-Key": endpoint.api_key} if endpoint.api_key else {}
 
 
-class CryptowatchSource:
+class CryptowatchSource(PriceSource):
     """Cryptowat.ch (shut down in 2023) and any service that keeps its API shape."""
 
-    name: ClassVar[str] = "cryptowatch"
-    exchange: ClassVar[str | None] = None
-    default_base_url: ClassVar[str] = "https://api.cryptowat.ch"
-    reports_allowance: ClassVar[bool] = True
+    name = "cryptowatch"
+    exchange = None
+    default_base_url = "https://api.cryptowat.ch"
+    reports_allowance = True
+    allowance = staticmethod(response_allowance)
 
-    def fetch(self, session: requests.Session, endpoint: Endpoint, market: Market) -> Quote:
-        def read(body: Any) -> Decimal:
-            return price_from(market, value_at(market, body, "result", "price"))
+    def request(self, endpoint: Endpoint, market: Market) -> Request:
+        return Request(f"/markets/{market.exchange}/{market.pair}/price", headers=key_headers(endpoint))
 
-        answer = call(
-            session,
-            endpoint,
-            market,
-            f"/markets/{market.exchange}/{market.pair}/price",
-            read,
-            headers=key_headers(endpoint),
-            allowance_of=response_allowance,
-        )
-        return Quote(market, answer.value, answer.received_at, answer.allowance)
+    def read(self, market: Market, body: Any) -> tuple[Decimal, None]:
+        return price_from(market, value_at(market, body, "result", "price")), None
 
 
 class CryptowatchHistory(CandleHistory):
@@ -99,14 +90,12 @@ class CryptowatchHistory(CandleHistory):
 
     name = "cryptowatch"
     per_request = 1000
+    allowance = staticmethod(response_allowance)
 
     def request(self, endpoint: Endpoint, market: Market, start: datetime, end: datetime) -> Request:
         # ``after`` and ``before`` bound the close times: the first minute closes at start + 60 s.
         params = {"periods": "60", "after": str(epoch(start + MINUTE)), "before": str(epoch(end))}
         return Request(f"/markets/{market.exchange}/{market.pair}/ohlc", params, key_headers(endpoint))
-
-    def allowance(self, market: Market, response: requests.Response) -> Allowance | None:
-        return response_allowance(market, response)
 
     def candles(self, market: Market, body: Any) -> list[MinuteCandle]:
         candles = []

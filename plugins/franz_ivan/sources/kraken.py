@@ -17,24 +17,14 @@ import re
 import time
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from franz_ivan.pairs import kraken_asset, split_pair
-from franz_ivan.sources.base import (
-    Endpoint,
-    Quote,
-    RateLimitedError,
-    Request,
-    SourceError,
-    call,
-    price_from,
-    value_at,
-)
+from franz_ivan.sources.base import Endpoint, RateLimitedError, Request, SourceError, price_from, value_at
 from franz_ivan.sources.candles import MINUTE, CandleHistory, candle_from, epoch, row_fields, rows_of
+from franz_ivan.sources.ticker import PriceSource
 
 if TYPE_CHECKING:
-    import requests
-
     from franz_ivan.events import Market
     from franz_ivan.sources.candles import MinuteCandle
 
@@ -83,31 +73,28 @@ def kraken_result(market: Market, body: Any, asked: str, request_name: str = "")
     return value_at(market, body, "result")
 
 
-class KrakenSource:
+class KrakenSource(PriceSource):
     """Kraken, Cryptowatch's successor: public ticker, no key needed."""
 
-    name: ClassVar[str] = "kraken"
-    exchange: ClassVar[str | None] = "kraken"
-    default_base_url: ClassVar[str] = "https://api.kraken.com"
-    reports_allowance: ClassVar[bool] = False
+    name = "kraken"
+    exchange = "kraken"
+    default_base_url = "https://api.kraken.com"
 
-    def fetch(self, session: requests.Session, endpoint: Endpoint, market: Market) -> Quote:
+    def request(self, endpoint: Endpoint, market: Market) -> Request:
+        return Request("/0/public/Ticker", {"pair": kraken_pair(market.pair)})
+
+    def read(self, market: Market, body: Any) -> tuple[Decimal, None]:
         asked = kraken_pair(market.pair)
-
-        def read(body: Any) -> Decimal:
-            result = kraken_result(market, body, asked)
-            if not isinstance(result, dict) or not result:
-                raise SourceError(market, f"response has no ticker in result for pair {asked}")
-            if asked in result:
-                name = asked
-            elif len(result) == 1:
-                [name] = result
-            else:
-                raise SourceError(market, f"result names pairs {sorted(result)[:5]}, none of them {asked}")
-            return price_from(market, value_at(market, result, name, "c", 0))
-
-        answer = call(session, endpoint, market, "/0/public/Ticker", read, params={"pair": asked})
-        return Quote(market, answer.value, answer.received_at)
+        result = kraken_result(market, body, asked)
+        if not isinstance(result, dict) or not result:
+            raise SourceError(market, f"response has no ticker in result for pair {asked}")
+        if asked in result:
+            name = asked
+        elif len(result) == 1:
+            [name] = result
+        else:
+            raise SourceError(market, f"result names pairs {sorted(result)[:5]}, none of them {asked}")
+        return price_from(market, value_at(market, result, name, "c", 0)), None
 
 
 class KrakenHistory(CandleHistory):
