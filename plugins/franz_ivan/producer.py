@@ -32,6 +32,8 @@ from franz_ivan.sources.base import USER_AGENT, Allowance
 from franz_ivan.sources.pacing import PacingSettings, SourcePacer, allowance_floor
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import requests
 
     from franz_ivan.sources.history import History
@@ -102,31 +104,22 @@ def observe(
     session: requests.Session, endpoint: Endpoint, market: Market, run_key: str, pacer: SourcePacer
 ) -> Observation:
     """Ask for ``market``'s price unless its source's allowance is below the floor; never raises."""
-    from datetime import UTC, datetime
 
-    shortfall = pacer.shortfall()
-    if shortfall is not None:
-        log.warning("%s: skipped this run: %s", market, shortfall)
-        return Observation(market, [], skipped=shortfall)
-    try:
+    def price() -> Observation:
         quote = pacer.fetch(market, lambda: fetch_quote(session, endpoint, market))
-    except SourceError as error:
-        log.error("%s", error)
-        events: list[tuple[str, Event]] = []
-        if error.allowance is not None:
-            events.append((market.key, allowance_event(run_key, market, datetime.now(UTC), error.allowance)))
-        return Observation(market, events, error)
-    price = PriceEvent(
-        event_id=event_id_for(run_key, market.key, PriceEvent.type),
-        market=market,
-        observed_at=quote.observed_at,
-        price=quote.price,
-    )
-    events = [(market.key, price)]
-    if quote.allowance is not None:
-        events.append((market.key, allowance_event(run_key, market, quote.observed_at, quote.allowance)))
-    log.info("%s: price %s at %s", market, quote.price, quote.observed_at.isoformat())
-    return Observation(market, events)
+        price = PriceEvent(
+            event_id=event_id_for(run_key, market.key, PriceEvent.type),
+            market=market,
+            observed_at=quote.observed_at,
+            price=quote.price,
+        )
+        events: list[tuple[str, Event]] = [(market.key, price)]
+        if quote.allowance is not None:
+            events.append((market.key, allowance_event(run_key, market, quote.observed_at, quote.allowance)))
+        log.info("%s: price %s at %s", market, quote.price, quote.observed_at.isoformat())
+        return Observation(market, events)
+
+    return ask_unless_short(market, run_key, pacer, price)
 
 
 def observe_history(
@@ -141,42 +134,58 @@ def observe_history(
     """The candle events of ``market`` in ``window``; what failed, or lay beyond reach, as the error."""
     from franz_ivan.sources.history import fetch_history
 
+    def candles() -> Observation:
+        history: History = fetch_history(session, endpoint, market, window, pacer)
+        events: list[tuple[str, Event]] = [
+            (
+                market.key,
+                PriceEvent(
+                    event_id=candle_event_id(market, candle.minute),
+                    market=market,
+                    observed_at=candle.minute,
+                    price=candle.close,
+                    candle=candle.candle,
+                ),
+            )
+            for candle in history.candles
+        ]
+        if history.allowance is not None:
+            events.append(
+                (market.key, allowance_event(run_key, market, datetime.now(UTC), history.allowance))
+            )
+        log.info(
+            "%s: %d candles for %s to %s",
+            market,
+            len(history.candles),
+            window[0].isoformat(),
+            window[1].isoformat(),
+        )
+        beyond = None if history.beyond_reach is None else SourceError(market, history.beyond_reach)
+        return Observation(market, events, beyond)
+
+    return ask_unless_short(market, run_key, pacer, candles)
+
+
+def ask_unless_short(
+    market: Market, run_key: str, pacer: SourcePacer, ask: Callable[[], Observation]
+) -> Observation:
+    """What ``ask`` observes, unless the source's allowance is below its floor; never raises.
+
+    A :class:`SourceError` is logged and observed as the market's error, with an allowance event
+    when the failed answer still reported the allowance.
+    """
     shortfall = pacer.shortfall()
     if shortfall is not None:
         log.warning("%s: skipped this run: %s", market, shortfall)
         return Observation(market, [], skipped=shortfall)
     try:
-        history: History = fetch_history(session, endpoint, market, window, pacer)
+        return ask()
     except SourceError as error:
         log.error("%s", error)
         events: list[tuple[str, Event]] = []
         if error.allowance is not None:
             events.append((market.key, allowance_event(run_key, market, datetime.now(UTC), error.allowance)))
         return Observation(market, events, error)
-    events = [
-        (
-            market.key,
-            PriceEvent(
-                event_id=candle_event_id(market, candle.minute),
-                market=market,
-                observed_at=candle.minute,
-                price=candle.close,
-                candle=candle.candle,
-            ),
-        )
-        for candle in history.candles
-    ]
-    if history.allowance is not None:
-        events.append((market.key, allowance_event(run_key, market, datetime.now(UTC), history.allowance)))
-    log.info(
-        "%s: %d candles for %s to %s",
-        market,
-        len(history.candles),
-        window[0].isoformat(),
-        window[1].isoformat(),
-    )
-    beyond = None if history.beyond_reach is None else SourceError(market, history.beyond_reach)
-    return Observation(market, events, beyond)
 
 
 def new_session(pool_size: int) -> requests.Session:
