@@ -15,7 +15,8 @@ COPY_NEEDS_CARE: Final = ("\\", "\r", "sNaN")
 decimal sNaN as ``NaN``. Tabs and newlines inside a value are caught by counting them."""
 
 
-def _price_row(item: Located[PriceEvent]) -> tuple[Any, ...]:
+def price_row(item: Located[PriceEvent]) -> tuple[Any, ...]:
+    """The row of ``item`` as ``copy.write_row`` takes it (the price table's COPY columns, in order)."""
     event = item.event
     market = event.market
     return (
@@ -55,5 +56,5 @@ def copy_price_rows(copy: Copy, items: list[Located[PriceEvent]], pair: str | No
         copy.write(text)
         return
     for item in items:
-        row = _price_row(item)
+        row = price_row(item)
         copy.write_row(row if pair is None else (pair, *row))

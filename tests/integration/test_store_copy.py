@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from psycopg import sql
 
-from franz_ivan.copy_rows import copy_price_rows
+from franz_ivan.copy_rows import copy_price_rows, price_row
 from franz_ivan.event_fields import event_id_for
 from franz_ivan.events import Market, PriceEvent
 from franz_ivan.settings import read_sql
@@ -107,19 +107,7 @@ def test_rows_formatted_for_copy_read_back_as_psycopgs_own_rows(store: PriceStor
         sql.SQL(read_sql("copy_price_table")).format(table=sql.Identifier("expected"))
     ) as copy:
         for item in prices:
-            event = item.event
-            market = event.market
-            copy.write_row(
-                (
-                    event.price,
-                    market.source,
-                    market.exchange,
-                    event.observed_at,
-                    event.event_id,
-                    item.partition,
-                    item.offset,
-                )
-            )
+            copy.write_row(price_row(item))
 
     assert columns(pg, "btcusd") == columns(pg, "expected")
     assert len(columns(pg, "btcusd")) == 12
