@@ -4,8 +4,8 @@ A batch (price rows, allowance rows, dead letters and the partitions' next offse
 in **one transaction**. The next offsets are read back at the start of every drain, so after a
 crash the drain resumes exactly after the last committed batch: nothing is stored twice and
 nothing is skipped. Event ids are primary keys as well, so an event the producer sent twice
-(a retried task) is stored once. The tables and locks are :mod:`franz_ivan.store_schema`'s, the
-positions :mod:`franz_ivan.positions`'.
+(a retried task) is stored once. The tables and advisory locks are made in
+:mod:`franz_ivan.store_schema`, the positions read and written in :mod:`franz_ivan.positions`.
 """
 
 from __future__ import annotations
