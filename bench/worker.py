@@ -213,15 +213,16 @@ def fetch_job(args: argparse.Namespace) -> Callable[[], int]:
     from franz_ivan.clients import source_endpoint
     from franz_ivan.markets import parse_market
     from franz_ivan.producer import observe_source
+    from franz_ivan.settings import settings
     from franz_ivan.sources import SOURCES
-    from franz_ivan.sources.pacing import PacingSettings, SourcePacer, allowance_floor
+    from franz_ivan.sources.pacing import SourcePacer
 
     source = SOURCES[args.source]
     markets = [parse_market(key) for key in json.loads(args.markets)]
     endpoint = source_endpoint(source)
 
     def run() -> int:
-        pacer = SourcePacer(args.source, PacingSettings.from_env(), allowance_floor(args.source))
+        pacer = SourcePacer(args.source, settings().pacing(), settings().allowance_floor(args.source))
         observations = observe_source(source, endpoint, markets, f"bench/{time.time_ns()}", pacer)
         failed = [str(o.error or o.skipped) for o in observations if o.error or o.skipped]
         if failed:

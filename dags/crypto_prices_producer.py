@@ -26,7 +26,6 @@ the source reports one, an **API allowance event** to the Kafka topic `crypto_pr
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any
 
@@ -36,13 +35,12 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from franz_ivan.lineage import topic_asset
 from franz_ivan.notifications import WebhookNotifier
-
-SCHEDULE = os.environ.get("CRYPTO_PRICES_PRODUCER_SCHEDULE", "* * * * *")
+from franz_ivan.settings import settings
 
 
 @dag(
     dag_id="crypto_prices_producer",
-    schedule=CronDataIntervalTimetable(SCHEDULE, timezone="UTC"),
+    schedule=CronDataIntervalTimetable(settings().producer_schedule, timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=3,

@@ -28,7 +28,7 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, get_curr
 from franz_ivan.lineage import database_asset
 from franz_ivan.notifications import WebhookNotifier
 from franz_ivan.quality.operators import RecordedThresholdCheckOperator
-from franz_ivan.settings import POSTGRES_CONN_ID, SQL_DIR
+from franz_ivan.settings import POSTGRES_CONN_ID, settings
 
 
 @dag(
@@ -41,7 +41,7 @@ from franz_ivan.settings import POSTGRES_CONN_ID, SQL_DIR
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=10),
     doc_md=__doc__,
-    template_searchpath=[str(SQL_DIR)],
+    template_searchpath=[str(settings().sql_dir)],
     tags=["crypto_prices", "quality", "postgres"],
     default_args={
         "owner": "franz-ivan",

@@ -425,18 +425,6 @@ class Drain:
             self.mirror = None
 
 
-def drain_limits_from_env() -> DrainLimits:
-    """``CRYPTO_PRICES_DRAIN_BATCH_SIZE`` / ``_MAX_SECONDS`` / ``_STALL_SECONDS`` over the defaults."""
-    from franz_ivan.settings import env_float
-
-    defaults = DrainLimits()
-    return DrainLimits(
-        batch_size=int(env_float("CRYPTO_PRICES_DRAIN_BATCH_SIZE", defaults.batch_size)),
-        max_seconds=env_float("CRYPTO_PRICES_DRAIN_MAX_SECONDS", defaults.max_seconds),
-        stall_seconds=env_float("CRYPTO_PRICES_DRAIN_STALL_SECONDS", defaults.stall_seconds),
-    )
-
-
 def run_drain(
     kafka_conn_id: str,
     postgres_conn_id: str,

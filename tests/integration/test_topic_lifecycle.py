@@ -25,7 +25,7 @@ from psycopg import sql
 from devtools.faults import create_topic, make_feed, produce, recreate_topic, stored_state
 from devtools.local_stack import Broker, Postgres
 from franz_ivan.drain import DrainLimits, TopicMissingError, consumer_settings, run_drain
-from franz_ivan.settings import SQL_DIR
+from franz_ivan.settings import settings
 from franz_ivan.store import PriceStore
 from franz_ivan.topic_lifecycle import LogBounds, Reason, StoredPosition, TopicIdentity, decide, fetched_ends
 from franz_ivan.triggers import PendingWatcher
@@ -153,7 +153,7 @@ def roles(database: Postgres, pg: Any) -> Iterator[tuple[str, str]]:
     with database.connect(autocommit=True) as admin:
         for role in (drain, watcher):
             admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
-        grants = (SQL_DIR.parent.parent / "docs" / "topic-lifecycle.md").read_text()
+        grants = (settings().sql_dir.parent.parent / "docs" / "topic-lifecycle.md").read_text()
         assert "GRANT USAGE, CREATE ON SCHEMA public TO crypto_prices_drain" in grants
         assert "GRANT SELECT ON crypto_prices_consumer_offsets TO crypto_prices_watcher" in grants
         admin.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
