@@ -99,7 +99,7 @@ def crypto_prices_consumer() -> None:
         """Store every pending event of ``partitions``; return the counts (events, rows, dead letters)."""
         from airflow.sdk import get_current_context
 
-        from franz_ivan.drain import run_drain
+        from franz_ivan.drain_runner import run_drain
 
         config = settings()
         result = run_drain(

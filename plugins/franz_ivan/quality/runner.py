@@ -83,9 +83,9 @@ def _judge(
 
 
 def _pending_events(topic: str) -> dict[int, int]:
-    from franz_ivan.triggers import pending_now
+    from franz_ivan.pending import PendingQuery
 
-    return pending_now(topic, CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID)
+    return PendingQuery(topic, CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID).pending_now()
 
 
 def run_check(check: str, settings: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, int]:

@@ -74,7 +74,7 @@ def checked_params(request: Request, allowed: tuple[str, ...]) -> dict[str, str]
 def answer(produce: Callable[[], dict[str, Any]]) -> JSONResponse:
     """Run ``produce`` and turn the errors the page can explain into 4xx/5xx naming the problem."""
     from franz_ivan.clients import CredentialsError
-    from franz_ivan.drain import DrainError
+    from franz_ivan.kafka_topics import DrainError
 
     try:
         body = produce()
