@@ -36,8 +36,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from franz_ivan.dag_defaults import task_defaults
 from franz_ivan.lineage import database_asset, topic_asset
-from franz_ivan.notifications import WebhookNotifier
 from franz_ivan.sensors import PendingEventsSensor
 from franz_ivan.settings import CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID, settings
 
@@ -64,12 +64,7 @@ from franz_ivan.settings import CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID,
             ),
         ),
     },
-    default_args={
-        "owner": "franz-ivan",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=10),
-        "on_failure_callback": WebhookNotifier(),
-    },
+    default_args=task_defaults(retry_delay=timedelta(seconds=10)),
 )
 def crypto_prices_consumer() -> None:
     wait_for_events = PendingEventsSensor(

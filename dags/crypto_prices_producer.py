@@ -33,8 +33,8 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
+from franz_ivan.dag_defaults import task_defaults
 from franz_ivan.lineage import topic_asset
-from franz_ivan.notifications import WebhookNotifier
 from franz_ivan.settings import settings
 
 
@@ -61,13 +61,7 @@ from franz_ivan.settings import settings
             ),
         ),
     },
-    default_args={
-        "owner": "franz-ivan",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=5),
-        "execution_timeout": timedelta(minutes=2),
-        "on_failure_callback": WebhookNotifier(),
-    },
+    default_args=task_defaults(retry_delay=timedelta(seconds=5), execution_timeout=timedelta(minutes=2)),
 )
 def crypto_prices_producer() -> None:
     @task
