@@ -186,11 +186,11 @@ def forget_positions(postgres: Postgres) -> None:
     The same as ``python -m franz_ivan.replay`` for the pipeline's topic: rows already stored stay,
     and their event ids keep the re-read from doubling them.
     """
-    from franz_ivan.settings import CONSUMER_GROUP, topic
+    from franz_ivan.settings import CONSUMER_GROUP, settings
     from franz_ivan.store import PriceStore
 
     with postgres.connect() as conn:
-        store = PriceStore(conn, topic(), CONSUMER_GROUP)
+        store = PriceStore(conn, settings().topic, CONSUMER_GROUP)
         store.prepare()
         store.reset_offsets()
 

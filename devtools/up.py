@@ -418,10 +418,10 @@ def airflow_services(stack: Stack, port: int, startup_timeout: float = STARTUP_S
 def create_topic(stack: Stack) -> None:
     """Create the topic up front, as a deployment provisions it, so the consumer's first wait finds it."""
     from franz_ivan.publish import ensure_topic
-    from franz_ivan.settings import topic_partitions
+    from franz_ivan.settings import settings
 
     config = {"bootstrap.servers": stack.broker.bootstrap, "log_level": 4}  # librdkafka: warnings and worse
-    ensure_topic(config, stack.topic, topic_partitions(), timeout=30)
+    ensure_topic(config, stack.topic, settings().topic_partition_count, timeout=30)
 
 
 def pairs_of(markets: Sequence[str]) -> list[str]:

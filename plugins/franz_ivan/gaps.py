@@ -23,7 +23,7 @@ from psycopg import sql
 
 from franz_ivan.event_fields import validate_pair
 from franz_ivan.events import Market
-from franz_ivan.settings import POSTGRES_CONN_ID, read_sql, topic
+from franz_ivan.settings import POSTGRES_CONN_ID, read_sql, settings
 
 if TYPE_CHECKING:
     import psycopg
@@ -160,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="e.g. kraken:btcusd (repeatable; default: all stored)",
     )
     parser.add_argument(
-        "--topic", default=topic(), help="for the retention losses (default: CRYPTO_PRICES_TOPIC)"
+        "--topic", default=settings().topic, help="for the retention losses (default: CRYPTO_PRICES_TOPIC)"
     )
     parser.add_argument("--postgres-conn-id", default=POSTGRES_CONN_ID)
     args = parser.parse_args(argv)
