@@ -14,20 +14,17 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from devtools.tls import CertificateAuthority, Credentials, TlsBroker, kafka_tls_extra
-from franz_ivan.clients import CredentialsError, kafka_config
+from franz_ivan.clients import kafka_config
 from franz_ivan.events import Market, PriceEvent, event_id_for
 from franz_ivan.hooks.kafka import PricesKafkaHook, PricesProducerHook
 from franz_ivan.kafka_topics import DrainError, consumer_settings, partition_ids
 from franz_ivan.publish import PublishError, ensure_topic, publish
+from tests.helpers import use_kafka_connection
 
 pytestmark = [pytest.mark.tls, pytest.mark.integration]
 
 QUICK = 4.0
 """Seconds a failing call waits for the broker: the handshake fails at once, the call at its timeout."""
-
-
-def use_kafka_connection(monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any]) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_CRYPTO_PRICES_KAFKA", json.dumps({"conn_type": "kafka", "extra": extra}))
 
 
 def price_event(topic: str) -> tuple[str, PriceEvent]:
@@ -178,49 +175,6 @@ def test_a_host_name_missing_from_the_broker_certificate_fails(
         ensure_topic(kafka_config(), topic, 1, timeout=QUICK)
 
 
-@pytest.mark.parametrize(
-    ("change", "complaint"),
-    [
-        ({"ssl.key.pem": None}, "has a client certificate but no ssl.key.pem"),
-        ({"ssl.certificate.pem": None}, "has a client key but no ssl.certificate.pem"),
-        ({"ssl.key.pem": "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49"}, "'ssl.key.pem' of connection"),
-        (
-            {"ssl.ca.pem": "not a certificate"},
-            "'ssl.ca.pem' of connection 'crypto_prices_kafka' is not a PEM",
-        ),
-        ({"ssl.key.pem": "ESCAPED"}, "literal '\\n' escapes"),
-    ],
-)
-def test_a_malformed_connection_is_refused_naming_the_setting_not_its_value(
-    change: dict[str, str | None],
-    complaint: str,
-    monkeypatch: pytest.MonkeyPatch,
-    test_ca: CertificateAuthority,
-    client_credentials: Credentials,
-) -> None:
-    extra: dict[str, Any] = {
-        "bootstrap.servers": "kafka.example.com:9093",
-        "security.protocol": "SSL",
-        "ssl.ca.pem": test_ca.certificate_pem,
-        "ssl.certificate.pem": client_credentials.certificate_pem,
-        "ssl.key.pem": client_credentials.key_pem,
-    }
-    for setting, value in change.items():
-        if value is None:
-            del extra[setting]
-        elif value == "ESCAPED":
-            extra[setting] = extra[setting].replace("\n", "\\n")
-        else:
-            extra[setting] = value
-    use_kafka_connection(monkeypatch, extra)
-
-    with pytest.raises(CredentialsError) as raised:
-        kafka_config()
-
-    assert complaint in str(raised.value)
-    assert "MIGHAgEAMBMG" not in str(raised.value)
-
-
 @pytest.mark.parametrize("form", ["inline", "file paths"])
 def test_test_connection_succeeds_on_a_good_connection(
     *,
@@ -276,13 +230,3 @@ def test_test_connection_names_each_tls_problem(
     assert f"TLS failed, {TEST_CONNECTION_CASES[case]}" in message
     assert "PRIVATE KEY" not in message
     assert "BEGIN CERTIFICATE" not in message
-
-
-def test_test_connection_names_a_malformed_connection(monkeypatch: pytest.MonkeyPatch) -> None:
-    use_kafka_connection(monkeypatch, {"security.protocol": "SSL"})
-
-    assert PricesKafkaHook().test_connection() == (
-        False,
-        "Kafka connection 'crypto_prices_kafka' has no 'bootstrap.servers' in its extra "
-        '(expected e.g. {"bootstrap.servers": "kafka.example.com:9092"})',
-    )
