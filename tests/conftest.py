@@ -2,7 +2,8 @@
 
 - ``broker``: one Tansu broker for the session (tests isolate themselves by topic name).
 - ``database``: a fresh PostgreSQL database per test, dropped afterwards.
-- ``price_api``: the local market-data API in a thread, with its state reset per test.
+- ``price_api``: the local market-data API in a thread, with its state reset per test; ``session``:
+  the producer's HTTP session to ask it with.
 - ``airflow_stack``: the above wired into a migrated Airflow home for ``airflow dags test``.
 - ``test_ca``, ``other_ca``, ``client_credentials``: certificates made in memory, for the unit tests
   of the TLS settings and for the TLS endpoints of ``tests/tls``.
@@ -17,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from devtools.local_stack import Broker, Postgres, Stack, drop_database, local_postgres, start_broker
 from devtools.price_api import ApiState, PriceApiServer, serve
 from devtools.tls import CertificateAuthority, Credentials
+from franz_ivan.producer import new_session
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +63,13 @@ def price_api_server() -> Iterator[PriceApiServer]:
 def price_api(price_api_server: PriceApiServer) -> PriceApiServer:
     price_api_server.state = ApiState()
     return price_api_server
+
+
+@pytest.fixture
+def session() -> Iterator[requests.Session]:
+    """The producer's HTTP session (four connections a host), as the source adapters get it."""
+    with new_session(4) as opened:
+        yield opened
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
-"""Fixtures of the fault-injection tests: a drain target on the shared broker and a fresh database,
-and a broker of the test alone with a large feed on it, for the tests that freeze or kill it."""
+"""Fixtures of the fault-injection tests: a drain target on the shared broker and a fresh database;
+for the tests that freeze or kill a service, a broker or a PostgreSQL cluster of the test alone."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools.faults import DrainTarget, Feed, create_topic
+from devtools.faults import DrainTarget, Feed, PrivateCluster, create_topic, private_postgres
 from devtools.local_stack import Broker, Postgres, start_broker
 from tests.helpers import GROUP, PARTITIONS, dsn, produce_feed
 
@@ -18,6 +18,11 @@ def target(broker: Broker, database: Postgres, topic: str) -> DrainTarget:
     """The shared broker with a new three-partition topic, and a new database."""
     create_topic(broker.bootstrap, topic, PARTITIONS)
     return DrainTarget(broker.bootstrap, dsn(database), topic, GROUP)
+
+
+def outage_feed(target: DrainTarget) -> Feed:
+    """30,000 messages, some sent twice and some malformed: a drain that a service fails takes seconds."""
+    return produce_feed(target, 30_000, run=f"outage-{target.topic}", resend_every=50, malformed_every=211)
 
 
 @pytest.fixture
@@ -33,4 +38,18 @@ def loaded_target(own_broker: Broker, database: Postgres, topic: str) -> tuple[D
     """The test's own broker with a new three-partition topic holding 30,000 messages, and a new database."""
     create_topic(own_broker.bootstrap, topic, PARTITIONS)
     target = DrainTarget(own_broker.bootstrap, dsn(database), topic, GROUP)
-    return target, produce_feed(target, 30_000, run=f"outage-{topic}", resend_every=50, malformed_every=211)
+    return target, outage_feed(target)
+
+
+@pytest.fixture
+def crashable_target(topic: str) -> Iterator[tuple[PrivateCluster, DrainTarget, Feed]]:
+    """A PostgreSQL cluster of the test alone (the test crashes it) and a broker whose new
+    three-partition topic holds 30,000 messages."""
+    with private_postgres() as cluster:
+        broker = start_broker(Path(cluster.data).parent / "logs")
+        try:
+            create_topic(broker.bootstrap, topic, PARTITIONS)
+            target = DrainTarget(broker.bootstrap, cluster.dsn(), topic, GROUP)
+            yield cluster, target, outage_feed(target)
+        finally:
+            broker.stop()

@@ -6,7 +6,6 @@ commits their rows and positions in one transaction."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -16,14 +15,14 @@ from devtools.faults import (
     KILL_POINTS,
     DrainOutcome,
     DrainTarget,
+    Feed,
+    PrivateCluster,
     frozen,
     planned_groups,
-    private_postgres,
     run_mapped_drains,
     stored_state,
 )
-from devtools.faults import create_topic as make_topic
-from devtools.local_stack import Broker, start_broker
+from devtools.local_stack import Broker
 from franz_ivan.drain import DrainLimits
 from franz_ivan.groups import GroupLimits
 from tests.helpers import (
@@ -143,28 +142,19 @@ def test_broker_unreachable_too_long_the_mapped_drains_fail_and_the_next_run_com
     assert_exactly_once(state_of(pg, target), feed)
 
 
-def test_postgres_restart_under_mapped_drains_fails_them_and_the_next_run_completes() -> None:
-    broker = None
-    with private_postgres() as cluster:
-        try:
-            broker = start_broker(Path(cluster.data).parent / "logs")
-            topic = "crypto_prices_mapped_pg_restart"
-            make_topic(broker.bootstrap, topic, PARTITIONS)
-            target = DrainTarget(broker.bootstrap, cluster.dsn(), topic, GROUP)
-            feed = produce_feed(target, 30_000, run="mapped-pg-restart", resend_every=50, malformed_every=211)
+def test_postgres_restart_under_mapped_drains_fails_them_and_the_next_run_completes(
+    crashable_target: tuple[PrivateCluster, DrainTarget, Feed],
+) -> None:
+    cluster, target, feed = crashable_target
+    groups, running = start_mapped(target, OUTAGE_LIMITS)
+    wait_for_stored_positions(cluster.dsn())
+    cluster.crash()
+    cluster.start()
+    outcomes = running.result(timeout=180)
+    failed = [o for o in outcomes if o.returncode != 0]
+    assert failed, "PostgreSQL restarted mid-drain, yet every drain finished"
+    assert all("OperationalError" in o.output or "terminating connection" in o.output for o in failed)
 
-            groups, running = start_mapped(target, OUTAGE_LIMITS)
-            wait_for_stored_positions(cluster.dsn())
-            cluster.crash()
-            cluster.start()
-            outcomes = running.result(timeout=180)
-            failed = [o for o in outcomes if o.returncode != 0]
-            assert failed, "PostgreSQL restarted mid-drain, yet every drain finished"
-            assert all("OperationalError" in o.output or "terminating connection" in o.output for o in failed)
-
-            retry_failed(target, OUTAGE_LIMITS, groups, outcomes)
-            with psycopg.connect(cluster.dsn()) as conn:
-                assert_exactly_once(stored_state(conn, topic, GROUP), feed)
-        finally:
-            if broker is not None:
-                broker.stop()
+    retry_failed(target, OUTAGE_LIMITS, groups, outcomes)
+    with psycopg.connect(cluster.dsn()) as conn:
+        assert_exactly_once(stored_state(conn, target.topic, GROUP), feed)

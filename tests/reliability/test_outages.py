@@ -14,11 +14,12 @@ import pytest
 
 from devtools.faults import (
     DrainTarget,
+    Feed,
+    PrivateCluster,
     drain_command,
     frozen,
     make_feed,
     outcome,
-    private_postgres,
     process_env,
     produce,
     run_drain_process,
@@ -34,7 +35,6 @@ from tests.helpers import (
     PARTITIONS,
     assert_exactly_once,
     dsn,
-    produce_feed,
     state_of,
     wait_for_stored_positions,
 )
@@ -55,37 +55,28 @@ def start_drain(target: DrainTarget, limits: DrainLimits = LIMITS) -> subprocess
     )
 
 
-def test_postgres_restart_mid_drain_fails_the_drain_and_the_next_one_completes() -> None:
-    broker = None
-    with private_postgres() as cluster:
-        try:
-            broker = start_broker(Path(cluster.data).parent / "logs")
-            topic = "crypto_prices_pg_restart"
-            make_topic(broker.bootstrap, topic, PARTITIONS)
-            target = DrainTarget(broker.bootstrap, cluster.dsn(), topic, GROUP)
-            feed = produce_feed(target, 30_000, run="pg-restart", resend_every=50, malformed_every=211)
+def test_postgres_restart_mid_drain_fails_the_drain_and_the_next_one_completes(
+    crashable_target: tuple[PrivateCluster, DrainTarget, Feed],
+) -> None:
+    cluster, target, feed = crashable_target
+    drain = start_drain(target)
+    before = wait_for_stored_positions(cluster.dsn())
+    cluster.crash()
+    cluster.start()
+    output, _ = drain.communicate(timeout=120)
+    interrupted = outcome(drain.returncode, output)
+    assert interrupted.returncode == 1, output[-3000:]
+    assert "OperationalError" in output or "terminating connection" in output
 
-            drain = start_drain(target)
-            before = wait_for_stored_positions(cluster.dsn())
-            cluster.crash()
-            cluster.start()
-            output, _ = drain.communicate(timeout=120)
-            interrupted = outcome(drain.returncode, output)
-            assert interrupted.returncode == 1, output[-3000:]
-            assert "OperationalError" in output or "terminating connection" in output
+    with psycopg.connect(cluster.dsn()) as conn:
+        kept = stored_state(conn, target.topic, GROUP)
+    assert sum(kept.next_offsets.values()) >= before
+    assert sum(kept.next_offsets.values()) < len(feed.messages)
 
-            with psycopg.connect(cluster.dsn()) as conn:
-                kept = stored_state(conn, topic, GROUP)
-            assert sum(kept.next_offsets.values()) >= before
-            assert sum(kept.next_offsets.values()) < len(feed.messages)
-
-            again = run_drain_process(target, LIMITS)
-            assert again.returncode == 0, again.output[-3000:]
-            with psycopg.connect(cluster.dsn()) as conn:
-                assert_exactly_once(stored_state(conn, topic, GROUP), feed)
-        finally:
-            if broker is not None:
-                broker.stop()
+    again = run_drain_process(target, LIMITS)
+    assert again.returncode == 0, again.output[-3000:]
+    with psycopg.connect(cluster.dsn()) as conn:
+        assert_exactly_once(stored_state(conn, target.topic, GROUP), feed)
 
 
 def test_broker_unreachable_briefly_the_drain_waits_and_completes(

@@ -4,6 +4,7 @@ certificate held inline in the connection, and what a user sees when one is wron
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,22 +38,23 @@ def ssl_in_use(conn: Any) -> tuple[bool, str]:
     return bool(row[0]), str(row[1])
 
 
-def test_password_and_verify_full_with_the_ca_inline_connects_over_tls(
-    postgres_tls: PostgresCluster,
-    tls_database: str,
-    test_ca: CertificateAuthority,
-    avnadmin_password: str,
-    private_tmp: Path,
-) -> None:
-    """The Aiven way: user and password, the server checked against the service's CA."""
-    conn = postgres_connection(
+@pytest.fixture
+def aiven_connection(
+    postgres_tls: PostgresCluster, tls_database: str, test_ca: CertificateAuthority, avnadmin_password: str
+) -> Connection:
+    """The Aiven way: user and password, the server checked (verify-full) against the service's CA inline."""
+    return postgres_connection(
         postgres_tls,
         tls_database,
         {"sslmode": "verify-full", "sslrootcert_pem": test_ca.certificate_pem},
         password=avnadmin_password,
     )
 
-    with open_postgres(conn) as db:
+
+def test_password_and_verify_full_with_the_ca_inline_connects_over_tls(
+    aiven_connection: Connection, private_tmp: Path
+) -> None:
+    with open_postgres(aiven_connection) as db:
         assert ssl_in_use(db) == (True, "TLSv1.3")
         assert db.execute("SELECT current_user").fetchone() == ("avnadmin",)
     assert list(private_tmp.iterdir()) == []
@@ -100,31 +102,38 @@ def test_file_paths_work_too_and_a_ca_alone_means_verify_full(
         assert ssl_in_use(db)[0] is True
 
 
+@pytest.fixture
 def failing_connection(
-    case: str,
-    *,
-    cluster: PostgresCluster,
-    database: str,
+    postgres_tls: PostgresCluster,
+    tls_database: str,
     test_ca: CertificateAuthority,
     other_ca: CertificateAuthority,
-    password: str,
-) -> Connection:
-    good = {"sslmode": "verify-full", "sslrootcert_pem": test_ca.certificate_pem}
-    expired = test_ca.issue("certuser", expired=True)
-    return {
-        "wrong CA": postgres_connection(
-            cluster, database, {**good, "sslrootcert_pem": other_ca.certificate_pem}, password=password
-        ),
-        "wrong host name": postgres_connection(cluster, database, good, password=password, host="127.0.0.1"),
-        "no client certificate": postgres_connection(cluster, database, good, login="certuser"),
-        "expired client certificate": postgres_connection(
-            cluster,
-            database,
-            {**good, "sslcert_pem": expired.certificate_pem, "sslkey_pem": expired.key_pem},
-            login="certuser",
-        ),
-        "wrong password": postgres_connection(cluster, database, good, password="not-" + password),
-    }[case]
+    avnadmin_password: str,
+) -> Callable[[str], Connection]:
+    """The connection to the TLS cluster's test database with one thing wrong, by case."""
+
+    def for_case(case: str) -> Connection:
+        good = {"sslmode": "verify-full", "sslrootcert_pem": test_ca.certificate_pem}
+        expired = test_ca.issue("certuser", expired=True)
+        cluster, database, password = postgres_tls, tls_database, avnadmin_password
+        return {
+            "wrong CA": postgres_connection(
+                cluster, database, {**good, "sslrootcert_pem": other_ca.certificate_pem}, password=password
+            ),
+            "wrong host name": postgres_connection(
+                cluster, database, good, password=password, host="127.0.0.1"
+            ),
+            "no client certificate": postgres_connection(cluster, database, good, login="certuser"),
+            "expired client certificate": postgres_connection(
+                cluster,
+                database,
+                {**good, "sslcert_pem": expired.certificate_pem, "sslkey_pem": expired.key_pem},
+                login="certuser",
+            ),
+            "wrong password": postgres_connection(cluster, database, good, password="not-" + password),
+        }[case]
+
+    return for_case
 
 
 EXPECTED_ERRORS = {
@@ -140,21 +149,13 @@ EXPECTED_ERRORS = {
 def test_a_wrong_credential_fails_clearly_without_secrets_or_leftover_files(
     *,
     case: str,
+    failing_connection: Callable[[str], Connection],
     postgres_tls: PostgresCluster,
     tls_database: str,
-    test_ca: CertificateAuthority,
-    other_ca: CertificateAuthority,
     avnadmin_password: str,
     private_tmp: Path,
 ) -> None:
-    conn = failing_connection(
-        case,
-        cluster=postgres_tls,
-        database=tls_database,
-        test_ca=test_ca,
-        other_ca=other_ca,
-        password=avnadmin_password,
-    )
+    conn = failing_connection(case)
 
     with pytest.raises(ConnectionError) as raised:
         open_postgres(conn)
@@ -173,17 +174,8 @@ def test_a_wrong_credential_fails_clearly_without_secrets_or_leftover_files(
     assert list(private_tmp.iterdir()) == []
 
 
-def test_test_connection_succeeds_on_a_good_connection(
-    postgres_tls: PostgresCluster, tls_database: str, test_ca: CertificateAuthority, avnadmin_password: str
-) -> None:
-    conn = postgres_connection(
-        postgres_tls,
-        tls_database,
-        {"sslmode": "verify-full", "sslrootcert_pem": test_ca.certificate_pem},
-        password=avnadmin_password,
-    )
-
-    assert PricesPostgresHook(connection=conn).test_connection() == (
+def test_test_connection_succeeds_on_a_good_connection(aiven_connection: Connection) -> None:
+    assert PricesPostgresHook(connection=aiven_connection).test_connection() == (
         True,
         "Connected to PostgreSQL of connection 'crypto_prices_postgres'",
     )
@@ -201,20 +193,10 @@ TEST_CONNECTION_HINTS = {
 def test_test_connection_names_each_tls_problem(
     *,
     case: str,
-    postgres_tls: PostgresCluster,
-    tls_database: str,
-    test_ca: CertificateAuthority,
-    other_ca: CertificateAuthority,
+    failing_connection: Callable[[str], Connection],
     avnadmin_password: str,
 ) -> None:
-    conn = failing_connection(
-        case,
-        cluster=postgres_tls,
-        database=tls_database,
-        test_ca=test_ca,
-        other_ca=other_ca,
-        password=avnadmin_password,
-    )
+    conn = failing_connection(case)
 
     ok, message = PricesPostgresHook(connection=conn).test_connection()
 
