@@ -19,6 +19,7 @@ import pytest
 from devtools.faults import DrainTarget, Feed, StoredState, make_feed, produce, stored_state
 from devtools.local_stack import ROOT, Postgres
 from franz_ivan.events import AllowanceEvent, Event, Market, PriceEvent, event_id_for
+from franz_ivan.store import Located
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -56,7 +57,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 START = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-MARKETS = [Market("cryptowatch", "coinbase-pro", "btcusd"), Market("cryptowatch", "kraken", "etheur")]
+BTC = Market("cryptowatch", "coinbase-pro", "btcusd")
+MARKETS = [BTC, Market("cryptowatch", "kraken", "etheur")]
 
 
 def price_events(run: int, markets: list[Market] = MARKETS) -> list[tuple[str, Event]]:
@@ -88,6 +90,16 @@ def price_events(run: int, markets: list[Market] = MARKETS) -> list[tuple[str, E
             )
         )
     return events
+
+
+def price_at(
+    index: int, market: Market, offset: int, *, same_id_as: int | None = None
+) -> Located[PriceEvent]:
+    """Price event ``index`` of ``market`` (with the id of ``same_id_as`` if given) at ``offset`` of
+    partition 0."""
+    event_id = event_id_for("store-test", str(index if same_id_as is None else same_id_as))
+    event = PriceEvent(event_id, market, START + timedelta(seconds=index), Decimal(f"{1000 + index}.25"))
+    return Located(event, partition=0, offset=offset)
 
 
 def use_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, conn_type: str, **fields: Any) -> None:
