@@ -24,6 +24,8 @@ from franz_ivan.store import Located
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
+# --- events and drains -------------------------------------------------------------------------
+
 GROUP = "crypto_prices_consumer"
 """The consumer group the fault-injection tests drain as (the DAG's default)."""
 PARTITIONS = 3
@@ -43,19 +45,6 @@ BACKFILL_TABLES = [
     ("btcusd", "cryptowatch"),
 ]
 """(pair table, source) where the candles of each of :data:`BACKFILL_MARKETS` are stored, in order."""
-ARTIFACTS = ROOT / "test-artifacts"
-"""Where the end-to-end tests leave their screenshots (the docs show them)."""
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-"""The Debian package chromium; make test installs it when missing (devtools/test_prerequisites.sh)."""
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    # Without these Chromium phones home, and on a closed network its connections are refused.
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 START = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 BTC = Market("cryptowatch", "coinbase-pro", "btcusd")
 MARKETS = [BTC, Market("cryptowatch", "kraken", "etheur")]
@@ -102,6 +91,9 @@ def price_at(
     return Located(event, partition=0, offset=offset)
 
 
+# --- Airflow connections ------------------------------------------------------------------------
+
+
 def use_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, conn_type: str, **fields: Any) -> None:
     """Define the Airflow connection ``conn_id`` for this test, through its environment variable."""
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": conn_type, **fields}))
@@ -128,7 +120,11 @@ def use_test_connections(
     )
 
 
+# --- the fault-injection drains -----------------------------------------------------------------
+
+
 def dsn(postgres: Postgres) -> str:
+    """The libpq connection string of ``postgres``, as the drains of :mod:`devtools.faults` take it."""
     return f"host={postgres.host} port={postgres.port} user={postgres.user} dbname={postgres.database}"
 
 
@@ -141,6 +137,7 @@ def produce_feed(target: DrainTarget, count: int, *, run: str, **shape: int) -> 
 
 
 def state_of(pg: Any, target: DrainTarget) -> StoredState:
+    """What the database holds for the target's topic and group."""
     return stored_state(pg, target.topic, target.group)
 
 
@@ -168,6 +165,23 @@ def wait_for_stored_positions(dsn: str, at_least: int = 1, timeout: float = 60) 
                     return stored
         time.sleep(0.05)
     raise AssertionError(f"the drain stored fewer than {at_least} positions within {timeout:g} s")
+
+
+# --- the browser ---------------------------------------------------------------------------------
+
+ARTIFACTS = ROOT / "test-artifacts"
+"""Where the end-to-end tests leave their screenshots (the docs show them)."""
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+"""The Debian package chromium; make test installs it when missing (devtools/test_prerequisites.sh)."""
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    # Without these Chromium phones home, and on a closed network its connections are refused.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @contextmanager
