@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
-from franz_ivan.drain import Drain, DrainError, DrainLimits
+from franz_ivan.drain import Drain, DrainLimits
 from franz_ivan.events import AllowanceEvent, Market, PriceEvent, encode
+from franz_ivan.kafka_topics import DrainError
 from franz_ivan.store import Batch, BatchCounts
 from franz_ivan.topic_lifecycle import Reason, Resume, StoredPosition
 
@@ -359,7 +360,7 @@ def test_a_failed_write_fails_the_drain_and_nothing_after_it_is_written() -> Non
 
     assert [rows(batch) for batch in store.written] == [[(0, 0), (0, 1)]]
     assert store.positions_after == [{0: 2}]
-    assert running.writer is None
+    assert running.writer.thread is None
 
 
 def test_a_kafka_error_on_a_partition_fails_the_drain_naming_it() -> None:
