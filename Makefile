@@ -42,9 +42,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-## Fast tier only: pure logic and DAG integrity, no services.
+## Fast tier only: pure logic, DAG integrity and the deployment files, no services.
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests/unit tests/dags
+	$(BIN)/python -m pytest tests/unit tests/dags tests/deploy -m "not integration"
 
 ## Benchmarks (drain throughput, scale-out, DAG parse cost, producer fan-out); figures in BENCHMARKS.md.
 bench: $(STAMP)

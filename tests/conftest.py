@@ -2,21 +2,28 @@
 
 - ``broker``: one Tansu broker for the session (tests isolate themselves by topic name).
 - ``database``: a fresh PostgreSQL database per test, dropped afterwards.
-- ``price_api``: the local market-data API in a thread, with its state reset per test.
+- ``price_api``: the local market-data API in a thread, with its state reset per test; ``session``:
+  the producer's HTTP session to ask it with.
 - ``airflow_stack``: the above wired into a migrated Airflow home for ``airflow dags test``.
+- ``test_ca``, ``other_ca``, ``client_credentials``: certificates made in memory, for the unit tests
+  of the TLS settings and for the TLS endpoints of ``tests/tls``.
 """
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from devtools.local_stack import Broker, Postgres, Stack, drop_database, local_postgres, start_broker
 from devtools.price_api import ApiState, PriceApiServer, serve
+from devtools.tls import CertificateAuthority, Credentials
+from franz_ivan.producer import new_session
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +65,13 @@ def price_api(price_api_server: PriceApiServer) -> PriceApiServer:
     return price_api_server
 
 
+@pytest.fixture
+def session() -> Iterator[requests.Session]:
+    """The producer's HTTP session (four connections a host), as the source adapters get it."""
+    with new_session(4) as opened:
+        yield opened
+
+
 @pytest.fixture(scope="session")
 def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("airflow_home")
@@ -76,3 +90,29 @@ def airflow_stack(
 ) -> Stack:
     """Services plus Airflow, isolated per test by database and topic."""
     return Stack(broker, database, price_api.url, migrated_airflow_home, topic=topic)
+
+
+@pytest.fixture(scope="session")
+def test_ca() -> CertificateAuthority:
+    return CertificateAuthority("franz-ivan test CA")
+
+
+@pytest.fixture(scope="session")
+def other_ca() -> CertificateAuthority:
+    """A CA nobody here trusts: its certificates stand for the wrong project's files."""
+    return CertificateAuthority("some other project CA")
+
+
+@pytest.fixture(scope="session")
+def client_credentials(test_ca: CertificateAuthority) -> Credentials:
+    """What Aiven hands out as service.cert and service.key."""
+    return test_ca.issue("crypto-prices-airflow")
+
+
+@pytest.fixture
+def private_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Where :mod:`tempfile` puts things during the test, so that leftovers can be looked for."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder

@@ -467,11 +467,13 @@ def test_every_query_uses_the_provisioned_datasource(dashboard: dict[str, Any]) 
     assert len(PANEL_TITLES) == len(set(PANEL_TITLES)), "panel titles are unique"
 
 
+@pytest.mark.integration
 def test_pair_variable_lists_the_price_tables(pg: Any, pipeline: PipelineData) -> None:
     context = QueryContext(pipeline.now - TIME_RANGE, datetime.now(UTC))
     assert variable_values(pg, context) == PRICE_TABLES
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("title", PANEL_TITLES)
 def test_panel_query_returns_the_expected_series(title: str, pg: Any, pipeline: PipelineData) -> None:
     (panel,) = [panel for panel in query_panels(DASHBOARD) if panel["title"] == title]
@@ -492,6 +494,7 @@ def test_panel_query_returns_the_expected_series(title: str, pg: Any, pipeline: 
             assert rows == expected, f"{title} ({pair})"
 
 
+@pytest.mark.integration
 def test_original_dashboard_query_keeps_working(pg: Any, pipeline: PipelineData) -> None:
     rows = run(pg, 'SELECT "timestamp" AS "time", value FROM btcusd')
     assert sorted(rows) == sorted((item.recorded, item.price) for item in pipeline.prices("btcusd"))
@@ -543,6 +546,7 @@ def init_script_database() -> Iterator[tuple[Postgres, dict[str, str]]]:
                 admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
+@pytest.mark.integration
 def test_grafana_role_reads_what_the_pipeline_writes(
     init_script_database: tuple[Postgres, dict[str, str]],
 ) -> None:

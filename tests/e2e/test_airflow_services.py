@@ -8,7 +8,6 @@ triggers the producer through the REST API, and through the UI in a real browser
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from devtools.local_stack import ROOT, drop_database, free_port, running_stack
+from devtools.local_stack import drop_database, free_port, running_stack
 from devtools.price_api import PriceApiServer, serve
 from devtools.up import (
     ADMIN,
@@ -36,23 +35,12 @@ from devtools.up import (
     wait_until,
     wait_until_drained,
 )
+from tests.helpers import ARTIFACTS, browser_page, sign_in
 
 pytestmark = [pytest.mark.e2e]
 
 MARKETS = ["coinbase-pro:btcusd", "coinbase-pro:ethusd"]
 PAIRS = ["btcusd", "ethusd"]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-"""The Debian package chromium; make test installs it when missing (devtools/test_prerequisites.sh)."""
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    # Without these Chromium phones home, and on a closed network its connections are refused.
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 RUN_SECONDS = 180.0
 """Bound on one producer run going from created to finished, the first one after start-up included."""
 
@@ -169,39 +157,26 @@ def test_trigger_through_the_rest_api_runs_the_producer_and_its_rows_arrive(live
 
 
 def test_trigger_in_the_browser_runs_the_producer_and_its_rows_arrive(live: Live) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "ui-producer-run-success.png"
     airflow = live.airflow
     manual_before = {
         run["dag_run_id"] for run in airflow.api.dag_runs(PRODUCER) if run["run_type"] == "manual"
     }
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.set_default_timeout(30_000)
-        try:
-            page.goto(f"{airflow.url}/dags/{PRODUCER}")
-            page.get_by_label("Username").fill(ADMIN)
-            page.get_by_label("Password").fill(airflow.password)
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url(f"{airflow.url}/dags/{PRODUCER}")
+    with browser_page(1400, 900, screenshot=screenshot) as page:
+        sign_in(page, f"{airflow.url}/dags/{PRODUCER}", airflow.password)
+        page.wait_for_url(f"{airflow.url}/dags/{PRODUCER}")
 
-            page.get_by_role("button", name="Trigger Dag").click()
-            page.get_by_role("dialog").get_by_role("button", name="Trigger", exact=True).click()
-            page.wait_for_url(f"{airflow.url}/dags/{PRODUCER}/runs/manual__*")
-            run_id = unquote(page.url.rsplit("/runs/", 1)[1])
-            state = (
-                page.get_by_role("heading", name=run_id, exact=True)
-                .locator("..")
-                .get_by_test_id("state-badge")
-            )
-            expect(state).to_have_text("Success", timeout=RUN_SECONDS * 1000)
-        finally:
-            page.screenshot(path=str(screenshot))
-            browser.close()
+        page.get_by_role("button", name="Trigger Dag").click()
+        page.get_by_role("dialog").get_by_role("button", name="Trigger", exact=True).click()
+        page.wait_for_url(f"{airflow.url}/dags/{PRODUCER}/runs/manual__*")
+        run_id = unquote(page.url.rsplit("/runs/", 1)[1])
+        state = (
+            page.get_by_role("heading", name=run_id, exact=True).locator("..").get_by_test_id("state-badge")
+        )
+        expect(state).to_have_text("Success", timeout=RUN_SECONDS * 1000)
 
     run = airflow.api.dag_run(PRODUCER, run_id)
     assert run_id not in manual_before
@@ -255,7 +230,7 @@ def test_assets_view_shows_producer_topic_consumer_database(live: Live) -> None:
     chain (its *Scheduling* graph draws outlets and Asset schedules only). Screenshots: the list,
     the scheduling graph, the task dependencies graph.
     """
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     from franz_ivan.lineage import database_asset, topic_asset
 
@@ -271,39 +246,28 @@ def test_assets_view_shows_producer_topic_consumer_database(live: Live) -> None:
     assert tasks(topic, "consuming_tasks") == {(CONSUMER, "drain_events")}
     assert tasks(database, "producing_tasks") == {(CONSUMER, "drain_events")}
 
-    ARTIFACTS.mkdir(exist_ok=True)
     shots = [
         ARTIFACTS / name for name in ("ui-assets-list.png", "ui-assets-graph.png", "ui-assets-tasks.png")
     ]
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 900})
-        page.set_default_timeout(30_000)
-        try:
-            page.goto(f"{airflow.url}/assets")
-            page.get_by_label("Username").fill(ADMIN)
-            page.get_by_label("Password").fill(airflow.password)
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url(f"{airflow.url}/assets")
-            expect(page.get_by_text(topic["name"], exact=True)).to_be_visible()
-            expect(page.get_by_text(database["name"], exact=True)).to_be_visible()
-            page.screenshot(path=str(shots[0]))
+    with browser_page(1600, 900, screenshot=shots[2]) as page:
+        sign_in(page, f"{airflow.url}/assets", airflow.password)
+        page.wait_for_url(f"{airflow.url}/assets")
+        expect(page.get_by_text(topic["name"], exact=True)).to_be_visible()
+        expect(page.get_by_text(database["name"], exact=True)).to_be_visible()
+        page.screenshot(path=str(shots[0]))
 
-            page.goto(f"{airflow.url}/assets/{topic['id']}")
-            graph = page.locator(".react-flow")
-            expect(graph.get_by_text(PRODUCER).first).to_be_visible()
-            page.wait_for_timeout(1000)  # let the graph's layout settle before the picture
-            page.screenshot(path=str(shots[1]))
+        page.goto(f"{airflow.url}/assets/{topic['id']}")
+        graph = page.locator(".react-flow")
+        expect(graph.get_by_text(PRODUCER).first).to_be_visible()
+        page.wait_for_timeout(1000)  # let the graph's layout settle before the picture
+        page.screenshot(path=str(shots[1]))
 
-            # Task dependencies draw the inlet too: publish_prices -> topic -> drain_events.
-            page.get_by_role("button", name="Task Dependencies").click()
-            expect(graph.get_by_text("publish_prices").first).to_be_visible()
-            page.wait_for_timeout(1000)
-            page.get_by_role("button", name="fit view").click()  # the chain is wider than the pane
-            expect(graph.get_by_text("drain_events").first).to_be_visible()
-            expect(graph.get_by_text(database["name"], exact=True)).to_be_visible()
-            page.wait_for_timeout(1000)
-        finally:
-            page.screenshot(path=str(shots[2]))
-            browser.close()
+        # Task dependencies draw the inlet too: publish_prices -> topic -> drain_events.
+        page.get_by_role("button", name="Task Dependencies").click()
+        expect(graph.get_by_text("publish_prices").first).to_be_visible()
+        page.wait_for_timeout(1000)
+        page.get_by_role("button", name="fit view").click()  # the chain is wider than the pane
+        expect(graph.get_by_text("drain_events").first).to_be_visible()
+        expect(graph.get_by_text(database["name"], exact=True)).to_be_visible()
+        page.wait_for_timeout(1000)
     assert all(shot.stat().st_size > 0 for shot in shots)

@@ -33,10 +33,10 @@ from devtools.up import (
     wait_until,
     wait_until_drained,
 )
+from tests.helpers import BACKFILL_MARKETS, BACKFILL_TABLES
 
 pytestmark = [pytest.mark.e2e]
 
-MARKETS = ["kraken:btcusd", "coinbase:btcusd", "binance:btcusdt", "bitstamp:ethusd", "coinbase-pro:btcusd"]
 PAIRS = ["btcusd", "btcusdt", "ethusd"]
 MISSING_WHEN_UNTRADED = {"coinbase", "cryptowatch"}
 HOUR = timedelta(hours=1)
@@ -49,7 +49,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Airflow, Pr
     home = tmp_path_factory.mktemp("airflow_backfill")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CRYPTO_PRICES_PRODUCER_SCHEDULE", "0 * * * *")
-        with serve() as price_api, running_stack(home, database, price_api.url, MARKETS) as stack:
+        with serve() as price_api, running_stack(home, database, price_api.url, BACKFILL_MARKETS) as stack:
             try:
                 create_topic(stack)
                 with airflow_services(stack, free_port()) as airflow:
@@ -136,13 +136,7 @@ def test_a_three_hour_backfill_stores_every_candle_served_once_and_again_nothing
     )
     assert per_market == {
         (pair, source): 180 - (untraded if source in MISSING_WHEN_UNTRADED else 0)
-        for pair, source in [
-            ("btcusd", "kraken"),
-            ("btcusd", "coinbase"),
-            ("btcusdt", "binance"),
-            ("ethusd", "bitstamp"),
-            ("btcusd", "cryptowatch"),
-        ]
+        for pair, source in BACKFILL_TABLES
     }
     print(
         f"\nbackfill {start:%Y-%m-%d %H:%M} to {end:%H:%M} UTC (3 runs, 5 markets): "

@@ -15,24 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from devtools.local_stack import ROOT, Broker, Stack, drop_database, local_postgres
+from devtools.local_stack import Broker, Stack, drop_database, local_postgres
 from devtools.ui_seed import PriceRow, create_tables, insert_allowance, insert_prices
 from devtools.ui_server import UiServer, ui_api_server
-from devtools.up import ADMIN
+from tests.helpers import ARTIFACTS, browser_page, sign_in
 
 pytestmark = [pytest.mark.e2e]
 
-ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOT = ARTIFACTS / "ui-crypto-prices.png"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 COINBASE_MINUTES = 45
 KRAKEN_MINUTES = 20
 
@@ -85,55 +75,44 @@ def seeded(migrated_airflow_home: Path, broker: Broker) -> Iterator[Seeded]:
 
 
 def test_the_page_opens_from_the_navigation_and_draws_the_prices(seeded: Seeded) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    ARTIFACTS.mkdir(exist_ok=True)
     url = seeded.server.url
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1500})
-        page.set_default_timeout(60_000)
-        try:
-            page.goto(url)
-            page.get_by_label("Username").fill(ADMIN)
-            page.get_by_label("Password").fill(seeded.server.password)
-            page.get_by_role("button", name="Sign in").click()
+    with browser_page(1400, 1500, timeout_ms=60_000, screenshot=SCREENSHOT, full_page=True) as page:
+        sign_in(page, url, seeded.server.password)
 
-            page.get_by_role("link", name="Crypto prices").click()
-            page.wait_for_url(f"{url}/plugin/crypto-prices")
-            frame = page.frame_locator("iframe")
-            expect(frame.locator("body")).to_have_attribute("data-loaded", "1h")
+        page.get_by_role("link", name="Crypto prices").click()
+        page.wait_for_url(f"{url}/plugin/crypto-prices")
+        frame = page.frame_locator("iframe")
+        expect(frame.locator("body")).to_have_attribute("data-loaded", "1h")
 
-            btc = frame.locator("section[data-pair='btcusd']")
-            coinbase = btc.locator("tr[data-line='coinbase-pro/coinbase-pro/tick']")
-            kraken = btc.locator("tr[data-line='kraken/kraken/tick']")
-            expect(coinbase.locator("td.points")).to_have_text(str(COINBASE_MINUTES))
-            expect(coinbase.locator("td.last-price")).to_have_text(str(seeded.coinbase_last))
-            expect(kraken.locator("td.points")).to_have_text(str(KRAKEN_MINUTES))
-            expect(kraken.locator("td.last-price")).to_have_text(str(seeded.kraken_last))
-            expect(btc.locator(".chart canvas")).to_have_count(1)
-            expect(
-                frame.locator("section[data-pair='ethusd'] tr[data-line='kraken/kraken/candle'] td.points")
-            ).to_have_text("40")
-            expect(frame.locator("#allowance tbody tr")).to_have_count(2)
-            expect(frame.locator("#dead-letter-count")).to_have_text("0")
-            expect(frame.locator("#lag-total")).to_have_text("0")
+        btc = frame.locator("section[data-pair='btcusd']")
+        coinbase = btc.locator("tr[data-line='coinbase-pro/coinbase-pro/tick']")
+        kraken = btc.locator("tr[data-line='kraken/kraken/tick']")
+        expect(coinbase.locator("td.points")).to_have_text(str(COINBASE_MINUTES))
+        expect(coinbase.locator("td.last-price")).to_have_text(str(seeded.coinbase_last))
+        expect(kraken.locator("td.points")).to_have_text(str(KRAKEN_MINUTES))
+        expect(kraken.locator("td.last-price")).to_have_text(str(seeded.kraken_last))
+        expect(btc.locator(".chart canvas")).to_have_count(1)
+        expect(
+            frame.locator("section[data-pair='ethusd'] tr[data-line='kraken/kraken/candle'] td.points")
+        ).to_have_text("40")
+        expect(frame.locator("#allowance tbody tr")).to_have_count(2)
+        expect(frame.locator("#dead-letter-count")).to_have_text("0")
+        expect(frame.locator("#lag-total")).to_have_text("0")
 
-            plotted = frame.locator("body").evaluate(
-                "() => window.cryptoPrices.charts.btcusd.data.slice(1).map("
-                "  (ys) => [ys.filter((y) => y !== null).length, ys.filter((y) => y !== null).at(-1)])"
-            )
-            assert plotted == [
-                [COINBASE_MINUTES, float(seeded.coinbase_last)],
-                [KRAKEN_MINUTES, float(seeded.kraken_last)],
-            ]
+        plotted = frame.locator("body").evaluate(
+            "() => window.cryptoPrices.charts.btcusd.data.slice(1).map("
+            "  (ys) => [ys.filter((y) => y !== null).length, ys.filter((y) => y !== null).at(-1)])"
+        )
+        assert plotted == [
+            [COINBASE_MINUTES, float(seeded.coinbase_last)],
+            [KRAKEN_MINUTES, float(seeded.kraken_last)],
+        ]
 
-            frame.get_by_role("button", name="7 d").click()
-            expect(frame.locator("body")).to_have_attribute("data-loaded", "7d")
-            expect(coinbase.locator("td.last-price")).to_have_text(str(seeded.coinbase_last))
-            frame.get_by_role("button", name="1 h").click()
-            expect(frame.locator("body")).to_have_attribute("data-loaded", "1h")
-        finally:
-            page.screenshot(path=str(SCREENSHOT), full_page=True)
-            browser.close()
+        frame.get_by_role("button", name="7 d").click()
+        expect(frame.locator("body")).to_have_attribute("data-loaded", "7d")
+        expect(coinbase.locator("td.last-price")).to_have_text(str(seeded.coinbase_last))
+        frame.get_by_role("button", name="1 h").click()
+        expect(frame.locator("body")).to_have_attribute("data-loaded", "1h")
     assert SCREENSHOT.stat().st_size > 0

@@ -19,6 +19,7 @@ from franz_ivan.events import Candle, Market, PriceEvent
 from franz_ivan.gaps import Gap, backfill_command, find_gaps, report, retention_gaps
 from franz_ivan.producer import candle_event_id
 from franz_ivan.store import Batch, Located, PriceStore
+from tests.helpers import BACKFILL_MARKETS, BACKFILL_TABLES
 
 pytestmark = pytest.mark.integration
 
@@ -216,13 +217,7 @@ def past_minute(hours: float) -> datetime:
 def test_a_past_run_publishes_each_sources_candle_of_its_minute_and_again_stores_nothing(
     airflow_stack: Stack, price_api: PriceApiServer, pg: Any
 ) -> None:
-    airflow_stack.markets = [
-        "kraken:btcusd",
-        "coinbase:btcusd",
-        "binance:btcusdt",
-        "bitstamp:ethusd",
-        "coinbase-pro:btcusd",
-    ]
+    airflow_stack.markets = list(BACKFILL_MARKETS)
     logical = past_minute(2)
     # The same minute twice: the second run publishes the same candles under the same ids.
     airflow_stack.airflow("dags", "test", "crypto_prices_producer", logical.isoformat())
@@ -250,13 +245,7 @@ def test_a_past_run_publishes_each_sources_candle_of_its_minute_and_again_stores
             *(getattr(served, f) for f in ("close", "open", "high", "low", "volume")),
             "candle",
         )
-        for pair, source in [
-            ("btcusd", "kraken"),
-            ("btcusd", "coinbase"),
-            ("btcusdt", "binance"),
-            ("ethusd", "bitstamp"),
-            ("btcusd", "cryptowatch"),
-        ]
+        for pair, source in BACKFILL_TABLES
         for served in [candle_at(source, pair, int(minute.timestamp()))]
     }
 

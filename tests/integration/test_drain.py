@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,48 +11,14 @@ from confluent_kafka import Consumer
 from devtools.local_stack import Broker, Postgres
 from franz_ivan.drain import DrainLimits
 from franz_ivan.drain_runner import open_drain
-from franz_ivan.event_fields import event_id_for
-from franz_ivan.events import AllowanceEvent, Event, Market, PriceEvent
-from franz_ivan.kafka_topics import consumer_settings
 from franz_ivan.pending import pending_events
 from franz_ivan.publish import ensure_topic, publish
 from franz_ivan.store import Batch, Located, PriceStore
+from tests.helpers import MARKETS, price_events
 
 pytestmark = pytest.mark.integration
 
 GROUP = "crypto_prices_consumer"
-START = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-MARKETS = [Market("cryptowatch", "coinbase-pro", "btcusd"), Market("cryptowatch", "kraken", "etheur")]
-
-
-def price_events(run: int, markets: list[Market] = MARKETS) -> list[tuple[str, Event]]:
-    events: list[tuple[str, Event]] = []
-    for index, market in enumerate(markets):
-        observed = START + timedelta(minutes=run)
-        events.append(
-            (
-                market.key,
-                PriceEvent(
-                    event_id_for(f"run{run}", market.key, "price"),
-                    market,
-                    observed,
-                    Decimal(f"{100 + run}.{index}"),
-                ),
-            )
-        )
-        events.append(
-            (
-                market.key,
-                AllowanceEvent(
-                    event_id_for(f"run{run}", market.key, "allowance"),
-                    market,
-                    observed,
-                    Decimal("9.5") - Decimal(run) / 100,
-                    cost=Decimal("0.005"),
-                ),
-            )
-        )
-    return events
 
 
 @pytest.fixture
@@ -62,13 +26,6 @@ def kafka(broker: Broker, topic: str) -> dict[str, Any]:
     config = {"bootstrap.servers": broker.bootstrap}
     ensure_topic(config, topic, partitions=3, timeout=10)
     return config
-
-
-@pytest.fixture
-def consumer(kafka: dict[str, Any]) -> Iterator[Consumer]:
-    client = Consumer({**kafka, **consumer_settings(GROUP)})
-    yield client
-    client.close()
 
 
 def drain_once(kafka: dict[str, Any], database: Postgres, topic: str, batch_size: int = 5000) -> Any:

@@ -3,13 +3,14 @@ stops the drain with its own error, the batches before it kept and nothing after
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
 import pytest
 
-from devtools.faults import create_topic, make_feed, produce, stored_state
+from devtools.faults import Feed, create_topic, make_feed, produce, stored_state
 from devtools.local_stack import Broker
 from franz_ivan.drain import Drain, DrainLimits
 from franz_ivan.drain_runner import open_drain
@@ -48,10 +49,16 @@ class RecordingStore(PriceStore):
             self.in_flight -= 1
 
 
-def drain(
-    broker: Broker, database: Any, topic: str, fail_on: int | None = None
-) -> AbstractContextManager[Drain]:
-    return open_drain(
+@contextmanager
+def loaded_drain(
+    broker: Broker, database: Any, topic: str, run: str, fail_on: int | None = None
+) -> Iterator[tuple[Drain, RecordingStore, Feed]]:
+    """A drain of ``topic`` (three partitions, 1,000 messages of ``run``) into a :class:`RecordingStore`
+    that fails write ``fail_on``."""
+    create_topic(broker.bootstrap, topic, 3)
+    feed = make_feed(1000, run=run, resend_every=40, malformed_every=97)
+    produce(broker.bootstrap, topic, feed.messages)
+    with open_drain(
         {"bootstrap.servers": broker.bootstrap},
         database.connect,
         topic,
@@ -59,23 +66,16 @@ def drain(
         limits=LIMITS,
         store=partial(RecordingStore, fail_on=fail_on),
         mirror=None,
-    )
-
-
-def recording(drain: Drain) -> RecordingStore:
-    assert isinstance(drain.store, RecordingStore)
-    return drain.store
+    ) as running:
+        assert isinstance(running.store, RecordingStore)
+        yield running, running.store, feed
 
 
 def test_batches_are_committed_one_at_a_time_in_order(
     broker: Broker, database: Any, topic: str, pg: Any
 ) -> None:
-    create_topic(broker.bootstrap, topic, 3)
-    feed = make_feed(1000, run="writer-order", resend_every=40, malformed_every=97)
-    produce(broker.bootstrap, topic, feed.messages)
-    with drain(broker, database, topic) as running:
+    with loaded_drain(broker, database, topic, "writer-order") as (running, store, feed):
         result = running.run()
-    store = recording(running)
 
     assert store.most_in_flight == 1
     assert len(store.writes) == result.batches >= 10
@@ -89,15 +89,11 @@ def test_batches_are_committed_one_at_a_time_in_order(
 def test_a_failed_write_stops_the_drain_with_its_error_and_keeps_the_batches_before(
     broker: Broker, database: Any, topic: str, pg: Any
 ) -> None:
-    create_topic(broker.bootstrap, topic, 3)
-    feed = make_feed(1000, run="writer-fails", resend_every=40, malformed_every=97)
-    produce(broker.bootstrap, topic, feed.messages)
     with (
-        drain(broker, database, topic, fail_on=3) as running,
+        loaded_drain(broker, database, topic, "writer-fails", fail_on=3) as (running, store, _),
         pytest.raises(WriteFailed, match="write 3 failed"),
     ):
         running.run()
-    store = recording(running)
 
     assert len(store.writes) == 2
     stored = stored_state(pg, topic, GROUP)

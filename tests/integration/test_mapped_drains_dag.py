@@ -10,11 +10,9 @@ import pytest
 
 from devtools.faults import DrainTarget, create_topic, make_feed, produce, stored_state
 from devtools.local_stack import Stack
-from tests.reliability.conftest import assert_exactly_once
+from tests.helpers import PARTITIONS, assert_exactly_once
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
-
-PARTITIONS = 3
 
 
 def drain_instances(stack: Stack) -> list[tuple[int, str]]:

@@ -15,6 +15,7 @@ import pytest
 
 from devtools.quality_seed import NORMAL_MARKETS, Fault, inject, moving_prices, store
 from franz_ivan.events import Market
+from franz_ivan.quality import runner
 from franz_ivan.quality.checks import (
     ALLOWANCE,
     CONSUMER_LAG,
@@ -24,8 +25,6 @@ from franz_ivan.quality.checks import (
     CheckResult,
     check_allowance,
     check_consumer_lag,
-    check_divergence,
-    check_spikes,
     check_staleness,
     prepare_tables,
     record_results,
@@ -42,12 +41,13 @@ BITSTAMP_BTC = Market("bitstamp", "bitstamp", "btcusd")
 
 
 def judge(conn: Any, config: QualityConfig, as_of: datetime) -> list[CheckResult]:
+    """The verdicts of every check that reads the price tables, as the quality DAG's tasks reach them."""
+    markets = [market.key for market in NORMAL_MARKETS]
     with conn.transaction():
         return [
-            *check_staleness(conn, config, list(NORMAL_MARKETS), as_of),
-            *check_spikes(conn, config, as_of),
-            *check_divergence(conn, config, as_of),
-            *check_allowance(conn, config, as_of),
+            result
+            for check in (STALENESS, SPIKE, DIVERGENCE, ALLOWANCE)
+            for result in runner.judge(check, conn, config, markets, topic="unused", as_of=as_of)
         ]
 
 

@@ -1,32 +1,26 @@
 """PriceStore's two ways of storing prices: COPY straight into the tables, and the staging insert
-that skips stored event ids. Both must leave the same rows and counts."""
+that skips stored event ids. Both must leave the same rows and counts. How the rows are formatted
+for COPY: tests/unit/test_copy_price_rows.py."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from psycopg import sql
 
-from franz_ivan.copy_rows import copy_price_rows, price_row
+from franz_ivan.copy_rows import price_row
 from franz_ivan.event_fields import event_id_for
 from franz_ivan.events import Market, PriceEvent
 from franz_ivan.settings import read_sql
 from franz_ivan.store import Batch, Located, PriceStore
+from tests.helpers import BTC, START, price_at
 
 pytestmark = pytest.mark.integration
 
-BTC = Market("cryptowatch", "coinbase-pro", "btcusd")
 ETH = Market("cryptowatch", "kraken", "ethusd")
-START = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-
-
-def price(index: int, market: Market, offset: int, *, same_id_as: int | None = None) -> Located[PriceEvent]:
-    event_id = event_id_for("store-test", str(index if same_id_as is None else same_id_as))
-    event = PriceEvent(event_id, market, START + timedelta(seconds=index), Decimal(f"{1000 + index}.25"))
-    return Located(event, partition=0, offset=offset)
 
 
 def batch(*prices: Located[PriceEvent]) -> Batch:
@@ -48,7 +42,7 @@ def store(pg: Any) -> PriceStore:
 
 
 def test_a_batch_of_new_events_is_copied_into_each_pairs_table(store: PriceStore, pg: Any) -> None:
-    counts = store.write(batch(price(0, BTC, 0), price(1, ETH, 1), price(2, BTC, 2)))
+    counts = store.write(batch(price_at(0, BTC, 0), price_at(1, ETH, 1), price_at(2, BTC, 2)))
 
     assert (counts.prices, counts.duplicates) == (3, 0)
     assert [offset for _, _, offset in stored(pg, "btcusd")] == [0, 2]
@@ -57,9 +51,9 @@ def test_a_batch_of_new_events_is_copied_into_each_pairs_table(store: PriceStore
 
 
 def test_a_batch_with_stored_events_keeps_them_and_adds_only_the_new_ones(store: PriceStore, pg: Any) -> None:
-    store.write(batch(price(0, BTC, 0), price(1, ETH, 1)))
+    store.write(batch(price_at(0, BTC, 0), price_at(1, ETH, 1)))
 
-    counts = store.write(batch(price(0, BTC, 2, same_id_as=0), price(3, BTC, 3), price(4, ETH, 4)))
+    counts = store.write(batch(price_at(0, BTC, 2, same_id_as=0), price_at(3, BTC, 3), price_at(4, ETH, 4)))
 
     assert (counts.prices, counts.duplicates) == (2, 1)
     assert [offset for _, _, offset in stored(pg, "btcusd")] == [0, 3]
@@ -70,7 +64,7 @@ def test_a_batch_with_stored_events_keeps_them_and_adds_only_the_new_ones(store:
 def test_an_event_twice_in_one_batch_is_stored_once_from_its_first_position(
     store: PriceStore, pg: Any
 ) -> None:
-    counts = store.write(batch(price(0, BTC, 0), price(1, BTC, 1, same_id_as=0), price(2, ETH, 2)))
+    counts = store.write(batch(price_at(0, BTC, 0), price_at(1, BTC, 1, same_id_as=0), price_at(2, ETH, 2)))
 
     assert (counts.prices, counts.duplicates) == (2, 1)
     assert [offset for _, _, offset in stored(pg, "btcusd")] == [0]
@@ -111,45 +105,3 @@ def test_rows_formatted_for_copy_read_back_as_psycopgs_own_rows(store: PriceStor
 
     assert columns(pg, "btcusd") == columns(pg, "expected")
     assert len(columns(pg, "btcusd")) == 12
-
-
-class RecordingCopy:
-    def __init__(self) -> None:
-        self.text: list[str] = []
-        self.rows: list[tuple[Any, ...]] = []
-
-    def write(self, text: str) -> None:
-        self.text.append(text)
-
-    def write_row(self, row: tuple[Any, ...]) -> None:
-        self.rows.append(row)
-
-
-@pytest.mark.parametrize("event_id", ["a\tb", "a\nb", "a\\.b", "a\rb", "a\\tb"])
-def test_a_value_copy_would_read_differently_is_sent_escaped_by_psycopg(event_id: str) -> None:
-    copy = RecordingCopy()
-    item = Located(PriceEvent(event_id, BTC, START, Decimal("1.5")), partition=0, offset=7)
-
-    copy_price_rows(copy, [price(0, BTC, 0), item])  # type: ignore[arg-type]
-
-    assert copy.text == []
-    assert [row[4] for row in copy.rows] == [price(0, BTC, 0).event.event_id, event_id]
-
-
-def test_a_signalling_nan_is_sent_as_psycopg_sends_it() -> None:
-    copy = RecordingCopy()
-
-    copy_price_rows(copy, [Located(PriceEvent("x", BTC, START, Decimal("sNaN")), 0, 0)])  # type: ignore[arg-type]
-
-    assert copy.text == []
-    assert len(copy.rows) == 1
-
-
-def test_plain_rows_are_sent_as_preformatted_text_with_the_pair_for_staging() -> None:
-    copy = RecordingCopy()
-
-    copy_price_rows(copy, [price(0, BTC, 5)], pair="btcusd")  # type: ignore[arg-type]
-
-    event = price(0, BTC, 5).event
-    assert copy.rows == []
-    assert copy.text == [f"btcusd\t1000.25\tcryptowatch\tcoinbase-pro\t{START}\t{event.event_id}\t0\t5\n"]

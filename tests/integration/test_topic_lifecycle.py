@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,11 +25,12 @@ from devtools.faults import create_topic, make_feed, produce, recreate_topic, st
 from devtools.local_stack import Broker, Postgres
 from franz_ivan.drain import DrainLimits
 from franz_ivan.drain_runner import run_drain
-from franz_ivan.kafka_topics import TopicMissingError, consumer_settings
+from franz_ivan.kafka_topics import TopicMissingError
 from franz_ivan.pending import PendingQuery, PendingWatcher
 from franz_ivan.settings import settings
 from franz_ivan.store import PriceStore
 from franz_ivan.topic_lifecycle import LogBounds, Reason, StoredPosition, TopicIdentity, decide, fetched_ends
+from tests.helpers import use_test_connections
 
 pytestmark = pytest.mark.integration
 
@@ -52,28 +52,9 @@ def connect(monkeypatch: pytest.MonkeyPatch, kafka: dict[str, Any], database: Po
     latter logging in as the given role (None: the superuser)."""
 
     def as_role(login: str | None) -> None:
-        monkeypatch.setenv("AIRFLOW_CONN_TEST_KAFKA", json.dumps({"conn_type": "kafka", "extra": kafka}))
-        monkeypatch.setenv(
-            "AIRFLOW_CONN_TEST_POSTGRES",
-            json.dumps(
-                {
-                    "conn_type": "postgres",
-                    "host": database.host,
-                    "port": database.port,
-                    "login": login or database.user,
-                    "schema": database.database,
-                }
-            ),
-        )
+        use_test_connections(monkeypatch, kafka, database, login)
 
     return as_role
-
-
-@pytest.fixture
-def consumer(kafka: dict[str, Any]) -> Iterator[Consumer]:
-    client = Consumer({**kafka, **consumer_settings(GROUP)})
-    yield client
-    client.close()
 
 
 def test_tansu_gives_a_topic_id_that_changes_when_the_topic_is_re_created(

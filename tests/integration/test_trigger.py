@@ -12,7 +12,7 @@ import pytest
 from devtools.local_stack import Broker, Postgres
 from franz_ivan.publish import ensure_topic, publish
 from franz_ivan.triggers import PendingEventsTrigger
-from tests.integration.test_drain import price_events
+from tests.helpers import price_events, use_test_connections
 
 pytestmark = pytest.mark.integration
 
@@ -20,19 +20,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def connections(monkeypatch: pytest.MonkeyPatch, broker: Broker, database: Postgres) -> dict[str, Any]:
     kafka = {"bootstrap.servers": broker.bootstrap}
-    monkeypatch.setenv("AIRFLOW_CONN_TEST_KAFKA", json.dumps({"conn_type": "kafka", "extra": kafka}))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_TEST_POSTGRES",
-        json.dumps(
-            {
-                "conn_type": "postgres",
-                "host": database.host,
-                "port": database.port,
-                "login": database.user,
-                "schema": database.database,
-            }
-        ),
-    )
+    use_test_connections(monkeypatch, kafka, database)
     return kafka
 
 

@@ -316,30 +316,15 @@ def test_overview_shows_freshness_allowance_dead_letters_and_failing_checks(ui: 
     seed(ui, silent, [PriceRow(now - timedelta(days=9), Decimal(4))])
     body = "MESSAGE-BODY-" + uuid.uuid4().hex
     with ui.postgres.connect() as conn:
-        insert_allowance(
-            conn,
-            source="kraken",
-            exchange="kraken",
-            pair=pair,
-            remaining=Decimal(40),
-            at=now - timedelta(minutes=9),
-        )
-        insert_allowance(
-            conn,
-            source="kraken",
-            exchange="kraken",
-            pair=pair,
-            remaining=Decimal(37),
-            at=now - timedelta(minutes=1),
-        )
-        insert_allowance(
-            conn,
-            source="binance",
-            exchange="binance",
-            pair=pair,
-            remaining=Decimal(5900),
-            at=now - timedelta(minutes=3),
-        )
+        for source, remaining, minutes_ago in (("kraken", 40, 9), ("kraken", 37, 1), ("binance", 5900, 3)):
+            insert_allowance(
+                conn,
+                source=source,
+                exchange=source,
+                pair=pair,
+                remaining=Decimal(remaining),
+                at=now - timedelta(minutes=minutes_ago),
+            )
         for offset, age in ((1, timedelta(hours=1)), (2, timedelta(hours=2)), (3, timedelta(hours=25))):
             conn.execute(
                 'INSERT INTO crypto_prices_dead_letter ("timestamp", topic, kafka_partition, kafka_offset, '

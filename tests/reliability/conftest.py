@@ -1,20 +1,16 @@
-"""Fixtures of the fault-injection tests: a drain target on the shared broker and a fresh database."""
+"""Fixtures of the fault-injection tests: a drain target on the shared broker and a fresh database;
+for the tests that freeze or kill a service, a broker or a PostgreSQL cluster of the test alone."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from devtools.faults import DrainTarget, Feed, StoredState, create_topic, stored_state
-from devtools.local_stack import Broker, Postgres
-
-GROUP = "crypto_prices_consumer"
-PARTITIONS = 3
-
-
-def dsn(postgres: Postgres) -> str:
-    return f"host={postgres.host} port={postgres.port} user={postgres.user} dbname={postgres.database}"
+from devtools.faults import DrainTarget, Feed, PrivateCluster, create_topic, private_postgres
+from devtools.local_stack import Broker, Postgres, start_broker
+from tests.helpers import GROUP, PARTITIONS, dsn, produce_feed
 
 
 @pytest.fixture
@@ -24,16 +20,36 @@ def target(broker: Broker, database: Postgres, topic: str) -> DrainTarget:
     return DrainTarget(broker.bootstrap, dsn(database), topic, GROUP)
 
 
-def state_of(pg: Any, target: DrainTarget) -> StoredState:
-    return stored_state(pg, target.topic, target.group)
+def outage_feed(target: DrainTarget) -> Feed:
+    """30,000 messages, some sent twice and some malformed: a drain that a service fails takes seconds."""
+    return produce_feed(target, 30_000, run=f"outage-{target.topic}", resend_every=50, malformed_every=211)
 
 
-def assert_exactly_once(state: StoredState, feed: Feed) -> None:
-    """Every good event stored once, every bad message dead-lettered once, every position passed."""
-    assert state.duplicates == 0
-    missing = feed.event_ids - set(state.event_ids)
-    unexpected = set(state.event_ids) - feed.event_ids
-    assert not missing, f"{len(missing)} events lost"
-    assert not unexpected, f"{len(unexpected)} rows that were never produced"
-    assert len(state.dead_letters) == feed.malformed
-    assert sum(state.next_offsets.values()) == len(feed.messages)
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[Broker]:
+    """A broker of this test alone, since the test freezes or kills it."""
+    running = start_broker(tmp_path)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def loaded_target(own_broker: Broker, database: Postgres, topic: str) -> tuple[DrainTarget, Feed]:
+    """The test's own broker with a new three-partition topic holding 30,000 messages, and a new database."""
+    create_topic(own_broker.bootstrap, topic, PARTITIONS)
+    target = DrainTarget(own_broker.bootstrap, dsn(database), topic, GROUP)
+    return target, outage_feed(target)
+
+
+@pytest.fixture
+def crashable_target(topic: str) -> Iterator[tuple[PrivateCluster, DrainTarget, Feed]]:
+    """A PostgreSQL cluster of the test alone (the test crashes it) and a broker whose new
+    three-partition topic holds 30,000 messages."""
+    with private_postgres() as cluster:
+        broker = start_broker(Path(cluster.data).parent / "logs")
+        try:
+            create_topic(broker.bootstrap, topic, PARTITIONS)
+            target = DrainTarget(broker.bootstrap, cluster.dsn(), topic, GROUP)
+            yield cluster, target, outage_feed(target)
+        finally:
+            broker.stop()

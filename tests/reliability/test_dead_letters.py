@@ -9,7 +9,7 @@ import pytest
 
 from devtools.faults import MALFORMED, DrainTarget, drain_once, make_feed, produce
 from franz_ivan.drain import DrainLimits
-from tests.reliability.conftest import state_of
+from tests.helpers import state_of
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,6 @@ commits their rows and positions in one transaction."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -16,20 +15,24 @@ from devtools.faults import (
     KILL_POINTS,
     DrainOutcome,
     DrainTarget,
+    Feed,
+    PrivateCluster,
     frozen,
-    make_feed,
     planned_groups,
-    private_postgres,
-    produce,
     run_mapped_drains,
     stored_state,
 )
-from devtools.faults import create_topic as make_topic
-from devtools.local_stack import Broker, start_broker
+from devtools.local_stack import Broker
 from franz_ivan.drain import DrainLimits
 from franz_ivan.groups import GroupLimits
-from tests.reliability.conftest import GROUP, PARTITIONS, assert_exactly_once, state_of
-from tests.reliability.test_outages import wait_for_stored_positions
+from tests.helpers import (
+    GROUP,
+    PARTITIONS,
+    assert_exactly_once,
+    produce_feed,
+    state_of,
+    wait_for_stored_positions,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -53,8 +56,7 @@ def retry_failed(
 def test_the_plan_maps_one_drain_per_pending_partition_and_they_store_everything_once(
     target: DrainTarget, pg: Any
 ) -> None:
-    feed = make_feed(1800, run="mapped", resend_every=40, malformed_every=97)
-    produce(target.bootstrap, target.topic, feed.messages)
+    feed = produce_feed(target, 1800, run="mapped", resend_every=40, malformed_every=97)
 
     groups = planned_groups(target, ONE_PER_PARTITION)
     assert groups == [[p] for p in range(PARTITIONS)]
@@ -72,8 +74,7 @@ def test_the_plan_maps_one_drain_per_pending_partition_and_they_store_everything
 def test_a_killed_mapped_drain_leaves_the_others_whole_and_the_next_run_finishes_its_partitions(
     target: DrainTarget, pg: Any, kill_at: str, on_batch: int
 ) -> None:
-    feed = make_feed(1800, run=f"mapped-{kill_at}-{on_batch}", resend_every=40, malformed_every=97)
-    produce(target.bootstrap, target.topic, feed.messages)
+    feed = produce_feed(target, 1800, run=f"mapped-{kill_at}-{on_batch}", resend_every=40, malformed_every=97)
     groups = planned_groups(target, ONE_PER_PARTITION)
     assert len(groups) == PARTITIONS
 
@@ -98,22 +99,6 @@ def test_a_killed_mapped_drain_leaves_the_others_whole_and_the_next_run_finishes
 OUTAGE_LIMITS = DrainLimits(batch_size=200, stall_seconds=8, max_seconds=300)
 
 
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Any:
-    running = start_broker(tmp_path)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def loaded(own_broker: Broker, database: Any, topic: str) -> tuple[DrainTarget, Any]:
-    make_topic(own_broker.bootstrap, topic, PARTITIONS)
-    feed = make_feed(30_000, run=f"mapped-outage-{topic}", resend_every=50, malformed_every=211)
-    produce(own_broker.bootstrap, topic, feed.messages)
-    dsn = f"host={database.host} port={database.port} user={database.user} dbname={database.database}"
-    return DrainTarget(own_broker.bootstrap, dsn, topic, GROUP), feed
-
-
 def start_mapped(target: DrainTarget, limits: DrainLimits) -> tuple[list[list[int]], Any]:
     """Start the planned mapped drains in the background: their groups, and a future of their outcomes."""
     from concurrent.futures import ThreadPoolExecutor
@@ -127,9 +112,9 @@ def start_mapped(target: DrainTarget, limits: DrainLimits) -> tuple[list[list[in
 
 
 def test_broker_unreachable_briefly_the_mapped_drains_wait_and_complete(
-    own_broker: Broker, loaded: tuple[DrainTarget, Any], pg: Any
+    own_broker: Broker, loaded_target: tuple[DrainTarget, Any], pg: Any
 ) -> None:
-    target, feed = loaded
+    target, feed = loaded_target
     _, running = start_mapped(target, DrainLimits(batch_size=200, stall_seconds=30, max_seconds=300))
     wait_for_stored_positions(target.dsn)
     with frozen(own_broker.process):
@@ -140,9 +125,9 @@ def test_broker_unreachable_briefly_the_mapped_drains_wait_and_complete(
 
 
 def test_broker_unreachable_too_long_the_mapped_drains_fail_and_the_next_run_completes(
-    own_broker: Broker, loaded: tuple[DrainTarget, Any], pg: Any
+    own_broker: Broker, loaded_target: tuple[DrainTarget, Any], pg: Any
 ) -> None:
-    target, feed = loaded
+    target, feed = loaded_target
     groups, running = start_mapped(target, OUTAGE_LIMITS)
     wait_for_stored_positions(target.dsn)
     with frozen(own_broker.process):
@@ -157,29 +142,19 @@ def test_broker_unreachable_too_long_the_mapped_drains_fail_and_the_next_run_com
     assert_exactly_once(state_of(pg, target), feed)
 
 
-def test_postgres_restart_under_mapped_drains_fails_them_and_the_next_run_completes() -> None:
-    broker = None
-    with private_postgres() as cluster:
-        try:
-            broker = start_broker(Path(cluster.data).parent / "logs")
-            topic = "crypto_prices_mapped_pg_restart"
-            make_topic(broker.bootstrap, topic, PARTITIONS)
-            target = DrainTarget(broker.bootstrap, cluster.dsn(), topic, GROUP)
-            feed = make_feed(30_000, run="mapped-pg-restart", resend_every=50, malformed_every=211)
-            produce(broker.bootstrap, topic, feed.messages)
+def test_postgres_restart_under_mapped_drains_fails_them_and_the_next_run_completes(
+    crashable_target: tuple[PrivateCluster, DrainTarget, Feed],
+) -> None:
+    cluster, target, feed = crashable_target
+    groups, running = start_mapped(target, OUTAGE_LIMITS)
+    wait_for_stored_positions(cluster.dsn())
+    cluster.crash()
+    cluster.start()
+    outcomes = running.result(timeout=180)
+    failed = [o for o in outcomes if o.returncode != 0]
+    assert failed, "PostgreSQL restarted mid-drain, yet every drain finished"
+    assert all("OperationalError" in o.output or "terminating connection" in o.output for o in failed)
 
-            groups, running = start_mapped(target, OUTAGE_LIMITS)
-            wait_for_stored_positions(cluster.dsn())
-            cluster.crash()
-            cluster.start()
-            outcomes = running.result(timeout=180)
-            failed = [o for o in outcomes if o.returncode != 0]
-            assert failed, "PostgreSQL restarted mid-drain, yet every drain finished"
-            assert all("OperationalError" in o.output or "terminating connection" in o.output for o in failed)
-
-            retry_failed(target, OUTAGE_LIMITS, groups, outcomes)
-            with psycopg.connect(cluster.dsn()) as conn:
-                assert_exactly_once(stored_state(conn, topic, GROUP), feed)
-        finally:
-            if broker is not None:
-                broker.stop()
+    retry_failed(target, OUTAGE_LIMITS, groups, outcomes)
+    with psycopg.connect(cluster.dsn()) as conn:
+        assert_exactly_once(stored_state(conn, target.topic, GROUP), feed)

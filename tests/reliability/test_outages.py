@@ -6,7 +6,6 @@ import logging
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +14,12 @@ import pytest
 
 from devtools.faults import (
     DrainTarget,
+    Feed,
+    PrivateCluster,
     drain_command,
     frozen,
     make_feed,
     outcome,
-    private_postgres,
     process_env,
     produce,
     run_drain_process,
@@ -30,19 +30,18 @@ from devtools.local_stack import ROOT, Broker, start_broker
 from franz_ivan.drain import DrainLimits
 from franz_ivan.events import Event, decode
 from franz_ivan.publish import PublishError, ensure_topic, publish
-from tests.reliability.conftest import GROUP, PARTITIONS, assert_exactly_once, state_of
+from tests.helpers import (
+    GROUP,
+    PARTITIONS,
+    assert_exactly_once,
+    dsn,
+    state_of,
+    wait_for_stored_positions,
+)
 
 pytestmark = pytest.mark.integration
 
 LIMITS = DrainLimits(batch_size=200, stall_seconds=8, max_seconds=300)
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[Broker]:
-    """A broker of this test alone, since the test freezes or kills it."""
-    running = start_broker(tmp_path)
-    yield running
-    running.stop()
 
 
 def start_drain(target: DrainTarget, limits: DrainLimits = LIMITS) -> subprocess.Popen[str]:
@@ -56,62 +55,28 @@ def start_drain(target: DrainTarget, limits: DrainLimits = LIMITS) -> subprocess
     )
 
 
-def wait_for_stored_positions(dsn: str, at_least: int = 1, timeout: float = 60) -> int:
-    """Wait until the drain has committed ``at_least`` positions; return how many it has."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with psycopg.connect(dsn, connect_timeout=5) as conn:
-            exists = conn.execute("SELECT to_regclass('crypto_prices_consumer_offsets')").fetchone()
-            if exists and exists[0]:
-                row = conn.execute("SELECT coalesce(sum(next_offset), 0) FROM crypto_prices_consumer_offsets")
-                stored = int(row.fetchone()[0])
-                if stored >= at_least:
-                    return stored
-        time.sleep(0.05)
-    raise AssertionError(f"the drain stored fewer than {at_least} positions within {timeout:g} s")
+def test_postgres_restart_mid_drain_fails_the_drain_and_the_next_one_completes(
+    crashable_target: tuple[PrivateCluster, DrainTarget, Feed],
+) -> None:
+    cluster, target, feed = crashable_target
+    drain = start_drain(target)
+    before = wait_for_stored_positions(cluster.dsn())
+    cluster.crash()
+    cluster.start()
+    output, _ = drain.communicate(timeout=120)
+    interrupted = outcome(drain.returncode, output)
+    assert interrupted.returncode == 1, output[-3000:]
+    assert "OperationalError" in output or "terminating connection" in output
 
+    with psycopg.connect(cluster.dsn()) as conn:
+        kept = stored_state(conn, target.topic, GROUP)
+    assert sum(kept.next_offsets.values()) >= before
+    assert sum(kept.next_offsets.values()) < len(feed.messages)
 
-def test_postgres_restart_mid_drain_fails_the_drain_and_the_next_one_completes() -> None:
-    broker = None
-    with private_postgres() as cluster:
-        try:
-            broker = start_broker(Path(cluster.data).parent / "logs")
-            topic = "crypto_prices_pg_restart"
-            make_topic(broker.bootstrap, topic, PARTITIONS)
-            target = DrainTarget(broker.bootstrap, cluster.dsn(), topic, GROUP)
-            feed = make_feed(30_000, run="pg-restart", resend_every=50, malformed_every=211)
-            produce(broker.bootstrap, topic, feed.messages)
-
-            drain = start_drain(target)
-            before = wait_for_stored_positions(cluster.dsn())
-            cluster.crash()
-            cluster.start()
-            output, _ = drain.communicate(timeout=120)
-            interrupted = outcome(drain.returncode, output)
-            assert interrupted.returncode == 1, output[-3000:]
-            assert "OperationalError" in output or "terminating connection" in output
-
-            with psycopg.connect(cluster.dsn()) as conn:
-                kept = stored_state(conn, topic, GROUP)
-            assert sum(kept.next_offsets.values()) >= before
-            assert sum(kept.next_offsets.values()) < len(feed.messages)
-
-            again = run_drain_process(target, LIMITS)
-            assert again.returncode == 0, again.output[-3000:]
-            with psycopg.connect(cluster.dsn()) as conn:
-                assert_exactly_once(stored_state(conn, topic, GROUP), feed)
-        finally:
-            if broker is not None:
-                broker.stop()
-
-
-@pytest.fixture
-def loaded_target(own_broker: Broker, database: Any, topic: str) -> tuple[DrainTarget, Any]:
-    make_topic(own_broker.bootstrap, topic, PARTITIONS)
-    feed = make_feed(30_000, run=f"outage-{topic}", resend_every=50, malformed_every=211)
-    produce(own_broker.bootstrap, topic, feed.messages)
-    dsn = f"host={database.host} port={database.port} user={database.user} dbname={database.database}"
-    return DrainTarget(own_broker.bootstrap, dsn, topic, GROUP), feed
+    again = run_drain_process(target, LIMITS)
+    assert again.returncode == 0, again.output[-3000:]
+    with psycopg.connect(cluster.dsn()) as conn:
+        assert_exactly_once(stored_state(conn, target.topic, GROUP), feed)
 
 
 def test_broker_unreachable_briefly_the_drain_waits_and_completes(
@@ -212,8 +177,7 @@ def test_publish_interrupted_by_an_outage_then_retried_stores_every_event_once(
         own_broker.process.send_signal(18)  # SIGCONT
     publish(config, topic, events, timeout=30)  # the task's retry: same events, same ids
 
-    dsn = f"host={database.host} port={database.port} user={database.user} dbname={database.database}"
-    target = DrainTarget(own_broker.bootstrap, dsn, topic, GROUP)
+    target = DrainTarget(own_broker.bootstrap, dsn(database), topic, GROUP)
     done = run_drain_process(target, LIMITS)
     assert done.returncode == 0, done.output[-3000:]
     assert done.result is not None

@@ -13,7 +13,7 @@ from devtools.faults import DrainTarget, drain_once, make_feed, process_env, pro
 from devtools.local_stack import ROOT, Postgres
 from devtools.price_api import PriceApiServer
 from franz_ivan.drain import DrainLimits
-from tests.reliability.conftest import assert_exactly_once, state_of
+from tests.helpers import assert_exactly_once, state_of
 
 pytestmark = pytest.mark.integration
 

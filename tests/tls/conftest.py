@@ -17,7 +17,6 @@ from psycopg import sql
 from devtools.tls import (
     POSTGRES_BIN,
     CertificateAuthority,
-    Credentials,
     PostgresCluster,
     TlsBroker,
     ToolMissingError,
@@ -34,23 +33,6 @@ def avnadmin_password() -> str:
     Long and distinctive, so that a leak of it is found by a plain search.
     """
     return "pw-Aiven-Like-7f3e9c1d"
-
-
-@pytest.fixture(scope="session")
-def test_ca() -> CertificateAuthority:
-    return CertificateAuthority("franz-ivan test CA")
-
-
-@pytest.fixture(scope="session")
-def other_ca() -> CertificateAuthority:
-    """A CA nobody here trusts: its certificates stand for the wrong project's files."""
-    return CertificateAuthority("some other project CA")
-
-
-@pytest.fixture(scope="session")
-def client_credentials(test_ca: CertificateAuthority) -> Credentials:
-    """What Aiven hands out as service.cert and service.key."""
-    return test_ca.issue("crypto-prices-airflow")
 
 
 def skip_without(binary: str, package: str) -> None:

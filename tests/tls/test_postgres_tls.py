@@ -4,28 +4,18 @@ certificate held inline in the connection, and what a user sees when one is wron
 from __future__ import annotations
 
 import json
-import stat
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from airflow.sdk import Connection
 
-from devtools.tls import CertificateAuthority, Credentials, PostgresCluster
-from franz_ivan.clients import CredentialsError, open_postgres, postgres_connect_kwargs
-from franz_ivan.hooks.postgres import CONNECTION_TYPE, PricesPostgresHook, inline_pem_files
+from devtools.tls import CertificateAuthority, PostgresCluster
+from franz_ivan.clients import open_postgres, postgres_connect_kwargs
+from franz_ivan.hooks.postgres import CONNECTION_TYPE, PricesPostgresHook
 
 pytestmark = [pytest.mark.tls, pytest.mark.integration]
-
-
-@pytest.fixture
-def private_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """Where :mod:`tempfile` puts things during the test, so that leftovers can be looked for."""
-    folder = tmp_path / "tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
 
 
 def postgres_connection(
@@ -48,22 +38,23 @@ def ssl_in_use(conn: Any) -> tuple[bool, str]:
     return bool(row[0]), str(row[1])
 
 
-def test_password_and_verify_full_with_the_ca_inline_connects_over_tls(
-    postgres_tls: PostgresCluster,
-    tls_database: str,
-    test_ca: CertificateAuthority,
-    avnadmin_password: str,
-    private_tmp: Path,
-) -> None:
-    """The Aiven way: user and password, the server checked against the service's CA."""
-    conn = postgres_connection(
+@pytest.fixture
+def aiven_connection(
+    postgres_tls: PostgresCluster, tls_database: str, test_ca: CertificateAuthority, avnadmin_password: str
+) -> Connection:
+    """The Aiven way: user and password, the server checked (verify-full) against the service's CA inline."""
+    return postgres_connection(
         postgres_tls,
         tls_database,
         {"sslmode": "verify-full", "sslrootcert_pem": test_ca.certificate_pem},
         password=avnadmin_password,
     )
 
-    with open_postgres(conn) as db:
+
+def test_password_and_verify_full_with_the_ca_inline_connects_over_tls(
+    aiven_connection: Connection, private_tmp: Path
+) -> None:
+    with open_postgres(aiven_connection) as db:
         assert ssl_in_use(db) == (True, "TLSv1.3")
         assert db.execute("SELECT current_user").fetchone() == ("avnadmin",)
     assert list(private_tmp.iterdir()) == []
@@ -111,31 +102,38 @@ def test_file_paths_work_too_and_a_ca_alone_means_verify_full(
         assert ssl_in_use(db)[0] is True
 
 
+@pytest.fixture
 def failing_connection(
-    case: str,
-    *,
-    cluster: PostgresCluster,
-    database: str,
+    postgres_tls: PostgresCluster,
+    tls_database: str,
     test_ca: CertificateAuthority,
     other_ca: CertificateAuthority,
-    password: str,
-) -> Connection:
-    good = {"sslmode": "verify-full", "sslrootcert_pem": test_ca.certificate_pem}
-    expired = test_ca.issue("certuser", expired=True)
-    return {
-        "wrong CA": postgres_connection(
-            cluster, database, {**good, "sslrootcert_pem": other_ca.certificate_pem}, password=password
-        ),
-        "wrong host name": postgres_connection(cluster, database, good, password=password, host="127.0.0.1"),
-        "no client certificate": postgres_connection(cluster, database, good, login="certuser"),
-        "expired client certificate": postgres_connection(
-            cluster,
-            database,
-            {**good, "sslcert_pem": expired.certificate_pem, "sslkey_pem": expired.key_pem},
-            login="certuser",
-        ),
-        "wrong password": postgres_connection(cluster, database, good, password="not-" + password),
-    }[case]
+    avnadmin_password: str,
+) -> Callable[[str], Connection]:
+    """The connection to the TLS cluster's test database with one thing wrong, by case."""
+
+    def for_case(case: str) -> Connection:
+        good = {"sslmode": "verify-full", "sslrootcert_pem": test_ca.certificate_pem}
+        expired = test_ca.issue("certuser", expired=True)
+        cluster, database, password = postgres_tls, tls_database, avnadmin_password
+        return {
+            "wrong CA": postgres_connection(
+                cluster, database, {**good, "sslrootcert_pem": other_ca.certificate_pem}, password=password
+            ),
+            "wrong host name": postgres_connection(
+                cluster, database, good, password=password, host="127.0.0.1"
+            ),
+            "no client certificate": postgres_connection(cluster, database, good, login="certuser"),
+            "expired client certificate": postgres_connection(
+                cluster,
+                database,
+                {**good, "sslcert_pem": expired.certificate_pem, "sslkey_pem": expired.key_pem},
+                login="certuser",
+            ),
+            "wrong password": postgres_connection(cluster, database, good, password="not-" + password),
+        }[case]
+
+    return for_case
 
 
 EXPECTED_ERRORS = {
@@ -151,21 +149,13 @@ EXPECTED_ERRORS = {
 def test_a_wrong_credential_fails_clearly_without_secrets_or_leftover_files(
     *,
     case: str,
+    failing_connection: Callable[[str], Connection],
     postgres_tls: PostgresCluster,
     tls_database: str,
-    test_ca: CertificateAuthority,
-    other_ca: CertificateAuthority,
     avnadmin_password: str,
     private_tmp: Path,
 ) -> None:
-    conn = failing_connection(
-        case,
-        cluster=postgres_tls,
-        database=tls_database,
-        test_ca=test_ca,
-        other_ca=other_ca,
-        password=avnadmin_password,
-    )
+    conn = failing_connection(case)
 
     with pytest.raises(ConnectionError) as raised:
         open_postgres(conn)
@@ -184,95 +174,8 @@ def test_a_wrong_credential_fails_clearly_without_secrets_or_leftover_files(
     assert list(private_tmp.iterdir()) == []
 
 
-def modes_then_fail(conn: Connection, seen: dict[str, Any]) -> None:
-    """Note the files' modes and the key's text inside :func:`inline_pem_files`, then fail like libpq."""
-    with inline_pem_files(conn) as paths:
-        [folder] = Path(tempfile.gettempdir()).iterdir()
-        seen["folder"] = stat.S_IMODE(folder.stat().st_mode)
-        seen |= {setting: stat.S_IMODE(Path(path).stat().st_mode) for setting, path in paths.items()}
-        seen["key"] = Path(paths["sslkey"]).read_text()
-        raise RuntimeError("connect failed")
-
-
-def test_inline_pems_live_in_private_files_only_while_connecting(
-    test_ca: CertificateAuthority, client_credentials: Credentials, private_tmp: Path
-) -> None:
-    extra = {
-        "sslrootcert_pem": test_ca.certificate_pem,
-        "sslcert_pem": client_credentials.certificate_pem,
-        "sslkey_pem": client_credentials.key_pem,
-    }
-    conn = Connection(conn_id="pg", conn_type=CONNECTION_TYPE, host="db.example.com", extra=json.dumps(extra))
-    seen: dict[str, Any] = {}
-
-    with pytest.raises(RuntimeError, match="connect failed"):
-        modes_then_fail(conn, seen)
-
-    key = seen.pop("key")
-    assert seen == {"folder": 0o700, "sslrootcert": 0o600, "sslcert": 0o600, "sslkey": 0o600}
-    assert key == client_credentials.key_pem
-    assert list(private_tmp.iterdir()) == []
-
-
-@pytest.mark.parametrize(
-    ("extra", "complaint"),
-    [
-        (
-            {"sslrootcert_pem": "CA", "sslrootcert": "/etc/ca.pem"},
-            "sets both 'sslrootcert_pem' and 'sslrootcert'",
-        ),
-        ({"sslcert_pem": "CERT"}, "has only one of the client certificate"),
-        ({"sslkey_pem": "KEY"}, "has only one of the client certificate"),
-        (
-            {"sslkey_pem": "MIGHAgEAMBMGByqGSM49", "sslcert_pem": "CERT"},
-            "'sslkey_pem' of connection 'pg' is not",
-        ),
-    ],
-)
-def test_a_malformed_connection_is_refused_naming_the_setting_not_its_value(
-    extra: dict[str, str], complaint: str, test_ca: CertificateAuthority, client_credentials: Credentials
-) -> None:
-    real = {
-        "CA": test_ca.certificate_pem,
-        "CERT": client_credentials.certificate_pem,
-        "KEY": client_credentials.key_pem,
-    }
-    extra = {setting: real.get(value, value) for setting, value in extra.items()}
-    conn = Connection(conn_id="pg", conn_type=CONNECTION_TYPE, host="db.example.com", extra=json.dumps(extra))
-
-    with pytest.raises(CredentialsError) as raised:
-        postgres_connect_kwargs(conn)
-
-    assert complaint in str(raised.value)
-    assert "MIGHAgEAMBMG" not in str(raised.value)
-
-
-def test_the_old_form_is_refused_saying_how_to_convert_it(test_ca: CertificateAuthority) -> None:
-    """Inline PEM under conn_type postgres: the stock hook would hand it to libpq, which refuses it."""
-    extra = {"sslmode": "verify-full", "sslrootcert_pem": test_ca.certificate_pem}
-    conn = Connection(conn_id="pg", conn_type="postgres", host="db.example.com", extra=json.dumps(extra))
-
-    with pytest.raises(CredentialsError) as raised:
-        open_postgres(conn)
-
-    message = str(raised.value)
-    assert "holds inline PEM (sslrootcert_pem) under conn_type 'postgres'" in message
-    assert "python -m devtools.aiven_connections convert" in message
-    assert "'franz_ivan_postgres'" in message
-    assert "BEGIN" not in message
-
-
-def test_test_connection_succeeds_on_a_good_connection(
-    postgres_tls: PostgresCluster, tls_database: str, test_ca: CertificateAuthority, avnadmin_password: str
-) -> None:
-    conn = postgres_connection(
-        postgres_tls,
-        tls_database,
-        {"sslmode": "verify-full", "sslrootcert_pem": test_ca.certificate_pem},
-        password=avnadmin_password,
-    )
-
-    assert PricesPostgresHook(connection=conn).test_connection() == (
+def test_test_connection_succeeds_on_a_good_connection(aiven_connection: Connection) -> None:
+    assert PricesPostgresHook(connection=aiven_connection).test_connection() == (
         True,
         "Connected to PostgreSQL of connection 'crypto_prices_postgres'",
     )
@@ -290,20 +193,10 @@ TEST_CONNECTION_HINTS = {
 def test_test_connection_names_each_tls_problem(
     *,
     case: str,
-    postgres_tls: PostgresCluster,
-    tls_database: str,
-    test_ca: CertificateAuthority,
-    other_ca: CertificateAuthority,
+    failing_connection: Callable[[str], Connection],
     avnadmin_password: str,
 ) -> None:
-    conn = failing_connection(
-        case,
-        cluster=postgres_tls,
-        database=tls_database,
-        test_ca=test_ca,
-        other_ca=other_ca,
-        password=avnadmin_password,
-    )
+    conn = failing_connection(case)
 
     ok, message = PricesPostgresHook(connection=conn).test_connection()
 

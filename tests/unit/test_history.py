@@ -8,7 +8,6 @@ reach from is set to the time of the recording.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -18,19 +17,12 @@ import requests
 from devtools.price_api import EMPTY_EVERY, Fault, PriceApiServer, Recorded, candle_at
 from franz_ivan.events import Candle
 from franz_ivan.markets import parse_market
-from franz_ivan.producer import new_session
 from franz_ivan.sources import Allowance, Endpoint, SourceError
 from franz_ivan.sources.candles import MinuteCandle
 from franz_ivan.sources.history import History, fetch_history, minute_floor
 from franz_ivan.sources.pacing import PacingSettings, SourcePacer
 
 MINUTE = timedelta(minutes=1)
-
-
-@pytest.fixture
-def session() -> Iterator[requests.Session]:
-    with new_session(4) as opened:
-        yield opened
 
 
 def at(seconds: int) -> datetime:

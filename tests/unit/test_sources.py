@@ -7,7 +7,6 @@ byte (:class:`Recorded`), bad ones through its fault modes.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -18,14 +17,7 @@ import requests
 from devtools.price_api import Fault, PriceApiServer, Recorded
 from franz_ivan.events import Market
 from franz_ivan.markets import parse_market
-from franz_ivan.producer import new_session
 from franz_ivan.sources import Allowance, Endpoint, Quote, RateLimitedError, SourceError, fetch_quote
-
-
-@pytest.fixture
-def session() -> Iterator[requests.Session]:
-    with new_session(4) as opened:
-        yield opened
 
 
 def fetch(

@@ -63,12 +63,23 @@ def load_settings() -> dict[str, Any]:
     }
 
 
-def _judge(
-    check: str, conn: Any, config: QualityConfig, markets: Sequence[str], topic: str
+def judge(
+    check: str,
+    conn: Any,
+    config: QualityConfig,
+    markets: Sequence[str],
+    topic: str,
+    *,
+    as_of: datetime | None = None,
 ) -> list[CheckResult]:
+    """The verdicts of ``check`` on the data as of ``as_of`` (by default now), nothing recorded.
+
+    :param markets: the market keys of the markets Variable (staleness judges each).
+    :param topic: the topic whose consumer lag is judged.
+    """
     from franz_ivan.markets import parse_market
 
-    as_of = datetime.now(UTC)
+    as_of = as_of or datetime.now(UTC)
     if check == STALENESS:
         return check_staleness(conn, config, [parse_market(key) for key in markets], as_of)
     if check == SPIKE:
@@ -99,7 +110,7 @@ def run_check(check: str, settings: Mapping[str, Any], context: Mapping[str, Any
 
     config = parse_config(settings["config"])
     with connect_postgres(POSTGRES_CONN_ID) as conn:
-        results = _judge(check, conn, config, settings["markets"], settings["topic"])
+        results = judge(check, conn, config, settings["markets"], settings["topic"])
         record_results(conn, results, context.get("run_id"))
     for result in results:
         log.info("%s %s: %s", check, "pass" if result.passed else "FAIL", result.message)

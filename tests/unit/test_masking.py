@@ -9,8 +9,6 @@ import pytest
 from devtools.tls import CertificateAuthority, Credentials
 from franz_ivan.masking import pem_mask_variants
 
-pytestmark = [pytest.mark.tls]
-
 
 def test_every_body_line_and_the_escaped_block_are_variants(client_credentials: Credentials) -> None:
     key = client_credentials.key_pem

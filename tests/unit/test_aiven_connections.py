@@ -13,8 +13,6 @@ import pytest
 from devtools.aiven_connections import main
 from devtools.tls import CertificateAuthority, Credentials, write_aiven_files
 
-pytestmark = [pytest.mark.tls]
-
 PASSWORD = "p@ss:w/rd%Aiven-9c2f"
 POSTGRES_URI = (
     "postgres://avnadmin:p%40ss%3Aw%2Frd%25Aiven-9c2f@pg-1.aivencloud.com:12691/defaultdb?sslmode=require"

@@ -1,24 +1,20 @@
 """A pair names a PostgreSQL table, so a hostile one must be refused before any SQL is built.
 
-Every entrance is covered: the markets Variable (``parse_market``), an event read from the topic
-(``decode``), and the store itself, which validates again right before quoting the identifier.
+Every entrance is covered: the markets Variable (``parse_market``) and an event read from the topic
+(``decode``) here; the store itself, which validates again right before quoting the identifier, in
+``tests/integration/test_hostile_pairs_store.py``.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from franz_ivan.event_fields import EventError, event_id_for, validate_pair
-from franz_ivan.events import Market, PriceEvent, decode
+from franz_ivan.event_fields import EventError, validate_pair
+from franz_ivan.events import decode
 from franz_ivan.markets import MarketsError, parse_market
-from franz_ivan.store import Batch, Located, PriceStore
-
-pytestmark = [pytest.mark.tls]
 
 HOSTILE_PAIRS = [
     "btcusd;drop table x",
@@ -96,28 +92,3 @@ def test_an_event_carrying_it_is_refused_before_storage(pair: str) -> None:
 
     with pytest.raises(EventError, match="is not valid"):
         decode(raw)
-
-
-def smuggled_event(pair: str) -> Located[PriceEvent]:
-    """An event whose market skipped validation, as a bug elsewhere might let one through."""
-    market = object.__new__(Market)
-    for name, value in (("source", "cryptowatch"), ("exchange", "coinbase-pro"), ("pair", pair)):
-        object.__setattr__(market, name, value)
-    event = PriceEvent(event_id_for("hostile", pair), market, datetime.now(UTC), Decimal("1.5"))
-    return Located(event, partition=0, offset=7)
-
-
-@pytest.mark.integration
-def test_the_store_validates_again_and_writes_nothing(pg: Any, topic: str) -> None:
-    store = PriceStore(pg, topic, "hostile-test")
-    store.prepare()
-    pg.execute("CREATE TABLE x (id int)")
-    pg.commit()
-
-    with pytest.raises(EventError, match="is not valid"):
-        store.write(Batch(prices=[smuggled_event('btcusd"; drop table x; --')], next_offsets={0: 8}))
-
-    tables = {row[0] for row in pg.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
-    assert "x" in tables
-    assert not {table for table in tables if "btcusd" in table}
-    assert store.stored_offsets() == {}
