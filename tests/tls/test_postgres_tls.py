@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from airflow.sdk import Connection
 
-from devtools.tls import CertificateAuthority, Credentials, PostgresCluster
+from devtools.pg_cluster import PostgresCluster
+from devtools.tls import CertificateAuthority, Credentials
 from franz_ivan.clients import CredentialsError, open_postgres, postgres_connect_kwargs
 from franz_ivan.hooks.postgres import CONNECTION_TYPE, PricesPostgresHook, inline_pem_files
 
