@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from devtools.airflow_services import ADMIN
 from devtools.local_stack import ROOT, Broker, Stack, drop_database, local_postgres
 from devtools.ui_seed import PriceRow, create_tables, insert_allowance, insert_prices
 from devtools.ui_server import UiServer, ui_api_server
-from devtools.up import ADMIN
 
 pytestmark = [pytest.mark.e2e]
 
