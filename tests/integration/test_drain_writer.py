@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer
 
-from devtools.faults import create_topic, make_feed, produce, stored_state
+from devtools.faults import make_feed, stored_state
 from devtools.local_stack import Broker
 from franz_ivan.drain import Drain, DrainLimits, consumer_settings
+from franz_ivan.publish import ensure_topic, produce
 from franz_ivan.store import Batch, BatchCounts, PriceStore
 
 pytestmark = pytest.mark.integration
@@ -58,9 +59,9 @@ def drain(
 def test_batches_are_committed_one_at_a_time_in_order(
     broker: Broker, database: Any, topic: str, pg: Any
 ) -> None:
-    create_topic(broker.bootstrap, topic, 3)
+    ensure_topic({"bootstrap.servers": broker.bootstrap}, topic, 3, timeout=30)
     feed = make_feed(1000, run="writer-order", resend_every=40, malformed_every=97)
-    produce(broker.bootstrap, topic, feed.messages)
+    produce({"bootstrap.servers": broker.bootstrap}, topic, feed.messages)
     running, store = drain(broker, database, topic)
     try:
         result = running.run()
@@ -80,9 +81,9 @@ def test_batches_are_committed_one_at_a_time_in_order(
 def test_a_failed_write_stops_the_drain_with_its_error_and_keeps_the_batches_before(
     broker: Broker, database: Any, topic: str, pg: Any
 ) -> None:
-    create_topic(broker.bootstrap, topic, 3)
+    ensure_topic({"bootstrap.servers": broker.bootstrap}, topic, 3, timeout=30)
     feed = make_feed(1000, run="writer-fails", resend_every=40, malformed_every=97)
-    produce(broker.bootstrap, topic, feed.messages)
+    produce({"bootstrap.servers": broker.bootstrap}, topic, feed.messages)
     running, store = drain(broker, database, topic, fail_on=3)
     try:
         with pytest.raises(WriteFailed, match="write 3 failed"):

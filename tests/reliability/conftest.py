@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from devtools.faults import DrainTarget, Feed, StoredState, create_topic, stored_state
+from devtools.faults import DrainTarget, Feed, StoredState, stored_state
 from devtools.local_stack import Broker, Postgres
+from franz_ivan.publish import ensure_topic
 
 GROUP = "crypto_prices_consumer"
 PARTITIONS = 3
@@ -20,7 +21,7 @@ def dsn(postgres: Postgres) -> str:
 @pytest.fixture
 def target(broker: Broker, database: Postgres, topic: str) -> DrainTarget:
     """The shared broker with a new three-partition topic, and a new database."""
-    create_topic(broker.bootstrap, topic, PARTITIONS)
+    ensure_topic({"bootstrap.servers": broker.bootstrap}, topic, PARTITIONS, timeout=30)
     return DrainTarget(broker.bootstrap, dsn(database), topic, GROUP)
 
 

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from devtools.faults import KILL_POINTS, DrainTarget, make_feed, produce, run_drain_process
+from devtools.faults import KILL_POINTS, DrainTarget, make_feed, run_drain_process
 from franz_ivan.drain import DrainLimits
+from franz_ivan.publish import produce
 from tests.reliability.conftest import PARTITIONS, assert_exactly_once, state_of
 
 pytestmark = pytest.mark.integration
@@ -32,7 +33,7 @@ def test_killed_drain_resumes_without_loss_or_duplicates(
     target: DrainTarget, pg: Any, kill_at: str, on_batch: int
 ) -> None:
     feed = make_feed(1200, run=f"crash-{kill_at}-{on_batch}", resend_every=40, malformed_every=97)
-    produce(target.bootstrap, target.topic, feed.messages)
+    produce({"bootstrap.servers": target.bootstrap}, target.topic, feed.messages)
 
     killed = run_drain_process(target, LIMITS, kill_at=kill_at, on_batch=on_batch)
     assert killed.killed, killed.output[-3000:]

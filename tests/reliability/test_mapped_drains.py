@@ -16,18 +16,17 @@ from devtools.faults import (
     KILL_POINTS,
     DrainOutcome,
     DrainTarget,
-    frozen,
     make_feed,
     planned_groups,
-    private_postgres,
-    produce,
     run_mapped_drains,
     stored_state,
 )
-from devtools.faults import create_topic as make_topic
 from devtools.local_stack import Broker, start_broker
+from devtools.pg_cluster import throwaway_postgres
+from devtools.processes import frozen
 from franz_ivan.drain import DrainLimits
 from franz_ivan.groups import GroupLimits
+from franz_ivan.publish import ensure_topic, produce
 from tests.reliability.conftest import GROUP, PARTITIONS, assert_exactly_once, state_of
 from tests.reliability.test_outages import wait_for_stored_positions
 
@@ -54,7 +53,7 @@ def test_the_plan_maps_one_drain_per_pending_partition_and_they_store_everything
     target: DrainTarget, pg: Any
 ) -> None:
     feed = make_feed(1800, run="mapped", resend_every=40, malformed_every=97)
-    produce(target.bootstrap, target.topic, feed.messages)
+    produce({"bootstrap.servers": target.bootstrap}, target.topic, feed.messages)
 
     groups = planned_groups(target, ONE_PER_PARTITION)
     assert groups == [[p] for p in range(PARTITIONS)]
@@ -73,7 +72,7 @@ def test_a_killed_mapped_drain_leaves_the_others_whole_and_the_next_run_finishes
     target: DrainTarget, pg: Any, kill_at: str, on_batch: int
 ) -> None:
     feed = make_feed(1800, run=f"mapped-{kill_at}-{on_batch}", resend_every=40, malformed_every=97)
-    produce(target.bootstrap, target.topic, feed.messages)
+    produce({"bootstrap.servers": target.bootstrap}, target.topic, feed.messages)
     groups = planned_groups(target, ONE_PER_PARTITION)
     assert len(groups) == PARTITIONS
 
@@ -107,9 +106,9 @@ def own_broker(tmp_path: Path) -> Any:
 
 @pytest.fixture
 def loaded(own_broker: Broker, database: Any, topic: str) -> tuple[DrainTarget, Any]:
-    make_topic(own_broker.bootstrap, topic, PARTITIONS)
+    ensure_topic({"bootstrap.servers": own_broker.bootstrap}, topic, PARTITIONS, timeout=30)
     feed = make_feed(30_000, run=f"mapped-outage-{topic}", resend_every=50, malformed_every=211)
-    produce(own_broker.bootstrap, topic, feed.messages)
+    produce({"bootstrap.servers": own_broker.bootstrap}, topic, feed.messages)
     dsn = f"host={database.host} port={database.port} user={database.user} dbname={database.database}"
     return DrainTarget(own_broker.bootstrap, dsn, topic, GROUP), feed
 
@@ -132,7 +131,7 @@ def test_broker_unreachable_briefly_the_mapped_drains_wait_and_complete(
     target, feed = loaded
     _, running = start_mapped(target, DrainLimits(batch_size=200, stall_seconds=30, max_seconds=300))
     wait_for_stored_positions(target.dsn)
-    with frozen(own_broker.process):
+    with frozen(own_broker):
         time.sleep(4)
     outcomes = running.result(timeout=180)
     assert [o.returncode for o in outcomes] == [0] * PARTITIONS, [o.output[-2000:] for o in outcomes]
@@ -145,7 +144,7 @@ def test_broker_unreachable_too_long_the_mapped_drains_fail_and_the_next_run_com
     target, feed = loaded
     groups, running = start_mapped(target, OUTAGE_LIMITS)
     wait_for_stored_positions(target.dsn)
-    with frozen(own_broker.process):
+    with frozen(own_broker):
         outcomes = running.result(timeout=120)
     failed = [o for o in outcomes if o.returncode != 0]
     assert failed, "the broker stayed away longer than stall_seconds, yet every drain finished"
@@ -159,14 +158,14 @@ def test_broker_unreachable_too_long_the_mapped_drains_fail_and_the_next_run_com
 
 def test_postgres_restart_under_mapped_drains_fails_them_and_the_next_run_completes() -> None:
     broker = None
-    with private_postgres() as cluster:
+    with throwaway_postgres() as cluster:
         try:
             broker = start_broker(Path(cluster.data).parent / "logs")
             topic = "crypto_prices_mapped_pg_restart"
-            make_topic(broker.bootstrap, topic, PARTITIONS)
+            ensure_topic({"bootstrap.servers": broker.bootstrap}, topic, PARTITIONS, timeout=30)
             target = DrainTarget(broker.bootstrap, cluster.dsn(), topic, GROUP)
             feed = make_feed(30_000, run="mapped-pg-restart", resend_every=50, malformed_every=211)
-            produce(broker.bootstrap, topic, feed.messages)
+            produce({"bootstrap.servers": broker.bootstrap}, topic, feed.messages)
 
             groups, running = start_mapped(target, OUTAGE_LIMITS)
             wait_for_stored_positions(cluster.dsn())

@@ -16,20 +16,18 @@ import pytest
 from devtools.faults import (
     DrainTarget,
     drain_command,
-    frozen,
     make_feed,
     outcome,
-    private_postgres,
     process_env,
-    produce,
     run_drain_process,
     stored_state,
 )
-from devtools.faults import create_topic as make_topic
 from devtools.local_stack import ROOT, Broker, start_broker
+from devtools.pg_cluster import throwaway_postgres
+from devtools.processes import frozen
 from franz_ivan.drain import DrainLimits
 from franz_ivan.events import Event, decode
-from franz_ivan.publish import PublishError, ensure_topic, publish
+from franz_ivan.publish import PublishError, ensure_topic, produce, publish
 from tests.reliability.conftest import GROUP, PARTITIONS, assert_exactly_once, state_of
 
 pytestmark = pytest.mark.integration
@@ -73,14 +71,14 @@ def wait_for_stored_positions(dsn: str, at_least: int = 1, timeout: float = 60) 
 
 def test_postgres_restart_mid_drain_fails_the_drain_and_the_next_one_completes() -> None:
     broker = None
-    with private_postgres() as cluster:
+    with throwaway_postgres() as cluster:
         try:
             broker = start_broker(Path(cluster.data).parent / "logs")
             topic = "crypto_prices_pg_restart"
-            make_topic(broker.bootstrap, topic, PARTITIONS)
+            ensure_topic({"bootstrap.servers": broker.bootstrap}, topic, PARTITIONS, timeout=30)
             target = DrainTarget(broker.bootstrap, cluster.dsn(), topic, GROUP)
             feed = make_feed(30_000, run="pg-restart", resend_every=50, malformed_every=211)
-            produce(broker.bootstrap, topic, feed.messages)
+            produce({"bootstrap.servers": broker.bootstrap}, topic, feed.messages)
 
             drain = start_drain(target)
             before = wait_for_stored_positions(cluster.dsn())
@@ -107,9 +105,9 @@ def test_postgres_restart_mid_drain_fails_the_drain_and_the_next_one_completes()
 
 @pytest.fixture
 def loaded_target(own_broker: Broker, database: Any, topic: str) -> tuple[DrainTarget, Any]:
-    make_topic(own_broker.bootstrap, topic, PARTITIONS)
+    ensure_topic({"bootstrap.servers": own_broker.bootstrap}, topic, PARTITIONS, timeout=30)
     feed = make_feed(30_000, run=f"outage-{topic}", resend_every=50, malformed_every=211)
-    produce(own_broker.bootstrap, topic, feed.messages)
+    produce({"bootstrap.servers": own_broker.bootstrap}, topic, feed.messages)
     dsn = f"host={database.host} port={database.port} user={database.user} dbname={database.database}"
     return DrainTarget(own_broker.bootstrap, dsn, topic, GROUP), feed
 
@@ -120,7 +118,7 @@ def test_broker_unreachable_briefly_the_drain_waits_and_completes(
     target, feed = loaded_target
     drain = start_drain(target, DrainLimits(batch_size=200, stall_seconds=30, max_seconds=300))
     wait_for_stored_positions(target.dsn)
-    with frozen(own_broker.process):
+    with frozen(own_broker):
         time.sleep(4)
     output, _ = drain.communicate(timeout=120)
     assert drain.returncode == 0, output[-3000:]
@@ -133,7 +131,7 @@ def test_broker_unreachable_too_long_the_drain_fails_within_its_bound(
     target, feed = loaded_target
     drain = start_drain(target)
     wait_for_stored_positions(target.dsn)
-    with frozen(own_broker.process):
+    with frozen(own_broker):
         # stall_seconds (8) plus one mirror timeout (5) and the last batch: well inside 90 s.
         output, _ = drain.communicate(timeout=90)
         kept = state_of(pg, target)
@@ -152,8 +150,7 @@ def test_broker_restart_loses_its_log_stored_rows_stay_and_new_events_are_found(
     target, first = loaded_target
     drain = start_drain(target)
     wait_for_stored_positions(target.dsn)
-    own_broker.process.kill()
-    own_broker.process.wait()
+    own_broker.kill()
     output, _ = drain.communicate(timeout=90)
     assert drain.returncode == 1, output[-3000:]
     kept = state_of(pg, target)
@@ -164,9 +161,9 @@ def test_broker_restart_loses_its_log_stored_rows_stay_and_new_events_are_found(
     # than the stored positions: the drain notices the shorter log and reads it from the start.
     restarted = start_broker(tmp_path / "again", port=own_broker.port)
     try:
-        make_topic(restarted.bootstrap, target.topic, PARTITIONS)
+        ensure_topic({"bootstrap.servers": restarted.bootstrap}, target.topic, PARTITIONS, timeout=30)
         second = make_feed(300, run="after-restart")
-        produce(restarted.bootstrap, target.topic, second.messages)
+        produce({"bootstrap.servers": restarted.bootstrap}, target.topic, second.messages)
         again = run_drain_process(target, LIMITS)
         assert again.returncode == 0, again.output[-3000:]
         assert "before the stored position" in again.output
@@ -183,7 +180,7 @@ def test_publish_with_the_broker_unreachable_fails_after_its_bound_and_reports_n
     config = {"bootstrap.servers": own_broker.bootstrap}
     ensure_topic(config, topic, PARTITIONS, timeout=10)
     events = events_of(make_feed(20, run="unreachable"))
-    with frozen(own_broker.process), caplog.at_level(logging.INFO, logger="franz_ivan"):
+    with frozen(own_broker), caplog.at_level(logging.INFO, logger="franz_ivan"):
         with pytest.raises(PublishError, match=r"acknowledged 0 of 20 events"):
             publish(config, topic, events, timeout=2)
         with pytest.raises(PublishError, match="did not answer within 2 s"):
@@ -202,14 +199,14 @@ def test_publish_interrupted_by_an_outage_then_retried_stores_every_event_once(
     ensure_topic(config, topic, PARTITIONS, timeout=10)
     feed = make_feed(20_000, run="interrupted-publish")
     events = events_of(feed)
-    outage = threading.Timer(0.05, own_broker.process.send_signal, args=(19,))  # SIGSTOP
+    outage = threading.Timer(0.05, own_broker.signal, args=(19,))  # SIGSTOP
     outage.start()
     try:
         with pytest.raises(PublishError, match=r"acknowledged \d+ of 20000 events"):
             publish(config, topic, events, timeout=3)
     finally:
         outage.join()
-        own_broker.process.send_signal(18)  # SIGCONT
+        own_broker.signal(18)  # SIGCONT
     publish(config, topic, events, timeout=30)  # the task's retry: same events, same ids
 
     dsn = f"host={database.host} port={database.port} user={database.user} dbname={database.database}"
