@@ -209,22 +209,20 @@ class DrainOutcome:
 def drain_command(
     target: DrainTarget,
     limits: DrainLimits,
-    *,
-    kill_at: str | None = None,
-    on_batch: int = 1,
+    kill: tuple[str, int] | None = None,
     partitions: Sequence[int] | None = None,
 ) -> list[str]:
-    """The command line of a drain process (``python -m devtools.faults drain ...``)."""
+    """The command line of a drain process (``python -m devtools.faults drain ...``) of all
+    partitions or ``partitions``; ``kill``: the (kill point, batch) it dies at."""
     command = [
         sys.executable, "-m", "devtools.faults", "drain",
         "--bootstrap", target.bootstrap, "--dsn", target.dsn, "--topic", target.topic,
         "--group", target.group, "--batch-size", str(limits.batch_size),
         "--max-seconds", str(limits.max_seconds), "--stall-seconds", str(limits.stall_seconds),
-        "--on-batch", str(on_batch),
     ]  # fmt: skip
     if partitions is not None:
         command += ["--partitions", ",".join(map(str, partitions))]
-    return [*command, "--kill-at", kill_at] if kill_at else command
+    return command if kill is None else [*command, "--kill-at", kill[0], "--on-batch", str(kill[1])]
 
 
 def process_env() -> dict[str, str]:
@@ -248,7 +246,7 @@ def run_drain_process(
 ) -> DrainOutcome:
     """Run :func:`drain_once` in a child process and wait for it (at most ``timeout`` seconds)."""
     completed = subprocess.run(
-        drain_command(target, limits, kill_at=kill_at, on_batch=on_batch),
+        drain_command(target, limits, (kill_at, on_batch) if kill_at else None),
         env=process_env(),
         capture_output=True,
         text=True,
@@ -290,13 +288,7 @@ def run_mapped_drains(
     kill = kill or {}
     processes = [
         subprocess.Popen(
-            drain_command(
-                target,
-                limits,
-                partitions=group,
-                kill_at=kill[index][0] if index in kill else None,
-                on_batch=kill[index][1] if index in kill else 1,
-            ),
+            drain_command(target, limits, kill.get(index), partitions=group),
             env=process_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -414,10 +406,10 @@ def stored_state(conn: Any, topic: str, group: str) -> StoredState:
         "SELECT table_name FROM information_schema.columns WHERE table_schema = 'public' "
         "AND column_name = 'event_id' ORDER BY table_name"
     ).fetchall()
-    event_ids = []
-    for (table,) in tables:
-        query = sql.SQL("SELECT event_id::text FROM {}").format(sql.Identifier(table))
-        event_ids += [event_id for (event_id,) in conn.execute(query).fetchall()]
+    every_event_id = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT event_id::text FROM {}").format(sql.Identifier(table)) for (table,) in tables
+    )
+    event_ids = [event_id for (event_id,) in conn.execute(every_event_id)] if tables else []
     dead_letters: list[tuple[int, int, str]] = []
     next_offsets: dict[int, int] = {}
     created = conn.execute("SELECT to_regclass('crypto_prices_consumer_offsets')").fetchone()

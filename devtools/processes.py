@@ -79,7 +79,6 @@ class Service:
 
     def stop(self, timeout: float = STOP_SECONDS) -> None:
         """SIGTERM the group, wait up to ``timeout`` for it to end, then SIGKILL whatever is left."""
-        import psutil
 
         deadline = time.monotonic() + timeout
         seen = {child.pid: child for child in self.descendants()}
@@ -90,14 +89,7 @@ class Service:
                 time.sleep(0.2)
             self.signal(signal.SIGKILL)
         self.process.wait()
-        stragglers = [child for child in seen.values() if child.is_running()]
-        for child in stragglers:
-            with suppress(psutil.NoSuchProcess):
-                child.terminate()
-        _, alive = psutil.wait_procs(stragglers, timeout=ORPHAN_SECONDS)
-        for child in alive:
-            with suppress(psutil.NoSuchProcess):
-                child.kill()
+        end_processes([child for child in seen.values() if child.is_running()], ORPHAN_SECONDS)
 
 
 def start_service(
@@ -149,18 +141,17 @@ def _prctl(option: int, value: int) -> None:
         raise OSError(ctypes.get_errno(), f"prctl({option}, {value}) failed")
 
 
-def _stop_descendants(grace: float) -> None:
-    """SIGTERM every descendant of this guard, SIGKILL those still there ``grace`` seconds later."""
+def end_processes(processes: Sequence[psutil.Process], grace: float) -> None:
+    """SIGTERM each process, SIGKILL those still running ``grace`` seconds later."""
     import psutil
 
-    children = psutil.Process().children(recursive=True)
-    for child in children:
+    for process in processes:
         with suppress(psutil.NoSuchProcess):
-            child.terminate()
-    _, alive = psutil.wait_procs(children, timeout=grace)
-    for child in alive:
+            process.terminate()
+    _, alive = psutil.wait_procs(processes, timeout=grace)
+    for process in alive:
         with suppress(psutil.NoSuchProcess):
-            child.kill()
+            process.kill()
     psutil.wait_procs(alive, timeout=grace)
 
 
@@ -194,7 +185,9 @@ def guard(command: Sequence[str], parent: int) -> int:
         except subprocess.TimeoutExpired:
             child.kill()
     returncode = child.wait()
-    _stop_descendants(ORPHAN_SECONDS)
+    import psutil
+
+    end_processes(psutil.Process().children(recursive=True), ORPHAN_SECONDS)
     return returncode if returncode >= 0 else 128 - returncode
 
 
