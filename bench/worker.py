@@ -81,18 +81,16 @@ class BackendCpu:
 
 
 def drain_job(args: argparse.Namespace) -> Callable[[], int]:
-    """The consumer DAG's drain (as :func:`run_drain` builds it) over the given partitions."""
+    """The consumer DAG's drain (opened as :func:`run_drain` opens it) over the given partitions."""
+    from contextlib import ExitStack
+
     from airflow.sdk import Connection
 
-    from franz_ivan.drain import Drain, DrainLimits, GroupMirror
-    from franz_ivan.hooks.kafka import PricesConsumerHook
+    from franz_ivan.drain import DrainLimits
+    from franz_ivan.drain_runner import open_drain
     from franz_ivan.hooks.postgres import PricesPostgresHook
-    from franz_ivan.store import PriceStore
 
     gc.freeze()  # as run_drain does: the GC leaves Airflow's long-lived objects alone
-    group = "bench_drain"
-    consumer = PricesConsumerHook(config={"bootstrap.servers": args.bootstrap}, consumer_group=group).get_conn
-    mirror = GroupMirror({"bootstrap.servers": args.bootstrap}, group, args.topic)
     pg = json.loads(args.pg)
     database = Connection(
         conn_id="bench",
@@ -102,30 +100,33 @@ def drain_job(args: argparse.Namespace) -> Callable[[], int]:
         login=pg["user"],
         schema=pg["dbname"],
     )
-    conn = PricesPostgresHook(connection=database).get_conn()
-    create_tables(conn)
-    BACKENDS.append(BackendCpu(conn))
-    limits = DrainLimits(batch_size=args.batch_size)
-
-    def run() -> int:
-        store = PriceStore(conn, args.topic, group)
-        drain = Drain(consumer, store, limits, partitions=args.partitions, mirror=mirror)
-        return drain.run().events
-
-    CLEANUPS.extend([consumer.close, conn.close])
-    return run
+    clients = ExitStack()
+    drain = clients.enter_context(
+        open_drain(
+            {"bootstrap.servers": args.bootstrap},
+            PricesPostgresHook(connection=database).get_conn,
+            args.topic,
+            "bench_drain",
+            limits=DrainLimits(batch_size=args.batch_size),
+            partitions=args.partitions,
+        )
+    )
+    create_tables(drain.store.conn)
+    BACKENDS.append(BackendCpu(drain.store.conn))
+    CLEANUPS.append(clients.close)
+    return lambda: drain.run().events
 
 
 def read_job(args: argparse.Namespace) -> Callable[[], int]:
     """A bare confluent-kafka read of the partitions from their beginning to their end."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-    from franz_ivan.drain import consumer_settings, position, topic_partitions
+    from franz_ivan.kafka_topics import consumer_settings, partition_ids, position
 
     consumer = Consumer({"bootstrap.servers": args.bootstrap, **consumer_settings("bench_read")})
 
     def run() -> int:
-        partitions = args.partitions or topic_partitions(consumer, args.topic)
+        partitions = args.partitions or partition_ids(consumer, args.topic)
         consumer.assign([TopicPartition(args.topic, p, OFFSET_BEGINNING) for p in partitions])
         at_end: set[int] = set()
         count = 0
@@ -213,15 +214,16 @@ def fetch_job(args: argparse.Namespace) -> Callable[[], int]:
     from franz_ivan.clients import source_endpoint
     from franz_ivan.markets import parse_market
     from franz_ivan.producer import observe_source
+    from franz_ivan.settings import settings
     from franz_ivan.sources import SOURCES
-    from franz_ivan.sources.pacing import PacingSettings, SourcePacer, allowance_floor
+    from franz_ivan.sources.pacing import SourcePacer
 
     source = SOURCES[args.source]
     markets = [parse_market(key) for key in json.loads(args.markets)]
     endpoint = source_endpoint(source)
 
     def run() -> int:
-        pacer = SourcePacer(args.source, PacingSettings.from_env(), allowance_floor(args.source))
+        pacer = SourcePacer(args.source, settings().pacing(), settings().allowance_floor(args.source))
         observations = observe_source(source, endpoint, markets, f"bench/{time.time_ns()}", pacer)
         failed = [str(o.error or o.skipped) for o in observations if o.error or o.skipped]
         if failed:

@@ -36,10 +36,10 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from franz_ivan.dag_defaults import task_defaults
 from franz_ivan.lineage import database_asset, topic_asset
-from franz_ivan.notifications import WebhookNotifier
 from franz_ivan.sensors import PendingEventsSensor
-from franz_ivan.settings import CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID, topic
+from franz_ivan.settings import CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID, settings
 
 
 @dag(
@@ -64,17 +64,12 @@ from franz_ivan.settings import CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID,
             ),
         ),
     },
-    default_args={
-        "owner": "franz-ivan",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=10),
-        "on_failure_callback": WebhookNotifier(),
-    },
+    default_args=task_defaults(retry_delay=timedelta(seconds=10)),
 )
 def crypto_prices_consumer() -> None:
     wait_for_events = PendingEventsSensor(
         task_id="wait_for_events",
-        topic=topic(),
+        topic=settings().topic,
         consumer_group=CONSUMER_GROUP,
         kafka_conn_id=KAFKA_CONN_ID,
         postgres_conn_id=POSTGRES_CONN_ID,
@@ -85,9 +80,9 @@ def crypto_prices_consumer() -> None:
     @task
     def plan_drains(pending: dict[str, int]) -> list[list[int]]:
         """Split the pending partitions into groups, one mapped drain each (see docs/scaling.md)."""
-        from franz_ivan.groups import group_limits_from_env, partition_groups
+        from franz_ivan.groups import partition_groups
 
-        return partition_groups(pending, group_limits_from_env())
+        return partition_groups(pending, settings().group_limits())
 
     @task(
         execution_timeout=timedelta(minutes=15),
@@ -99,11 +94,16 @@ def crypto_prices_consumer() -> None:
         """Store every pending event of ``partitions``; return the counts (events, rows, dead letters)."""
         from airflow.sdk import get_current_context
 
-        from franz_ivan.drain import drain_limits_from_env, run_drain
+        from franz_ivan.drain_runner import run_drain
 
-        limits = drain_limits_from_env()
+        config = settings()
         result = run_drain(
-            KAFKA_CONN_ID, POSTGRES_CONN_ID, topic(), CONSUMER_GROUP, limits, partitions=partitions
+            KAFKA_CONN_ID,
+            POSTGRES_CONN_ID,
+            config.topic,
+            CONSUMER_GROUP,
+            config.drain_limits(),
+            partitions=partitions,
         )
         counts = result.as_dict()
         get_current_context()["outlet_events"][database_asset()].extra = {

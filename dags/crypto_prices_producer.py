@@ -26,7 +26,6 @@ the source reports one, an **API allowance event** to the Kafka topic `crypto_pr
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any
 
@@ -34,15 +33,14 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
+from franz_ivan.dag_defaults import task_defaults
 from franz_ivan.lineage import topic_asset
-from franz_ivan.notifications import WebhookNotifier
-
-SCHEDULE = os.environ.get("CRYPTO_PRICES_PRODUCER_SCHEDULE", "* * * * *")
+from franz_ivan.settings import settings
 
 
 @dag(
     dag_id="crypto_prices_producer",
-    schedule=CronDataIntervalTimetable(SCHEDULE, timezone="UTC"),
+    schedule=CronDataIntervalTimetable(settings().producer_schedule, timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=3,
@@ -63,13 +61,7 @@ SCHEDULE = os.environ.get("CRYPTO_PRICES_PRODUCER_SCHEDULE", "* * * * *")
             ),
         ),
     },
-    default_args={
-        "owner": "franz-ivan",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=5),
-        "execution_timeout": timedelta(minutes=2),
-        "on_failure_callback": WebhookNotifier(),
-    },
+    default_args=task_defaults(retry_delay=timedelta(seconds=5), execution_timeout=timedelta(minutes=2)),
 )
 def crypto_prices_producer() -> None:
     @task

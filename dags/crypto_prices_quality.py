@@ -25,10 +25,10 @@ from typing import Any
 import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, get_current_context, task
 
+from franz_ivan.dag_defaults import task_defaults
 from franz_ivan.lineage import database_asset
-from franz_ivan.notifications import WebhookNotifier
 from franz_ivan.quality.operators import RecordedThresholdCheckOperator
-from franz_ivan.settings import POSTGRES_CONN_ID, SQL_DIR
+from franz_ivan.settings import POSTGRES_CONN_ID, settings
 
 
 @dag(
@@ -41,17 +41,11 @@ from franz_ivan.settings import POSTGRES_CONN_ID, SQL_DIR
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=10),
     doc_md=__doc__,
-    template_searchpath=[str(SQL_DIR)],
+    template_searchpath=[str(settings().sql_dir)],
     tags=["crypto_prices", "quality", "postgres"],
-    default_args={
-        "owner": "franz-ivan",
-        # Retries are for a database or broker that did not answer; a failed check is not retried.
-        "retries": 2,
-        "retry_delay": timedelta(seconds=15),
-        "execution_timeout": timedelta(minutes=5),
-        # The error names market, figure and threshold; the webhook gets that text.
-        "on_failure_callback": WebhookNotifier(),
-    },
+    # Retries are for a database or broker that did not answer; a failed check is not retried.
+    # The error names market, figure and threshold; the failure webhook gets that text.
+    default_args=task_defaults(retry_delay=timedelta(seconds=15), execution_timeout=timedelta(minutes=5)),
 )
 def crypto_prices_quality() -> None:
     @task

@@ -27,7 +27,9 @@ from decimal import Decimal
 from typing import Any, Final
 
 from devtools.local_stack import ROOT
-from franz_ivan.drain import Drain, DrainLimits, DrainResult, GroupMirror
+from franz_ivan.drain import DrainLimits
+from franz_ivan.drain_runner import open_drain
+from franz_ivan.drain_writer import DrainResult
 from franz_ivan.events import (
     MAX_EVENT_BYTES,
     AllowanceEvent,
@@ -39,6 +41,7 @@ from franz_ivan.events import (
 )
 from franz_ivan.groups import GroupLimits
 from franz_ivan.hooks.kafka import PricesAdminHook, PricesConsumerHook
+from franz_ivan.kafka_topics import GroupMirror
 from franz_ivan.store import Batch, BatchCounts, PriceStore
 
 KILL_POINTS: Final = ("fetched", "inserted", "committed")
@@ -179,18 +182,22 @@ def drain_once(
 ) -> DrainResult:
     """One real drain in this process (positions mirrored to the Kafka group) of all partitions or
     ``partitions`` (a mapped drain's group), dying at ``kill_at`` during batch ``on_batch`` if given."""
+    from functools import partial
+
     import psycopg
 
     kill = {"kill_at": kill_at or "", "on_batch": on_batch}
-    kafka = {"bootstrap.servers": target.bootstrap}
-    consumer = PricesConsumerHook(config=kafka, consumer_group=target.group).get_conn
-    mirror = KillingMirror(kafka, target.group, target.topic, **kill)
-    try:
-        with psycopg.connect(target.dsn) as conn:
-            store = KillingStore(conn, target.topic, target.group, **kill)
-            return Drain(consumer, store, limits, partitions, mirror).run()
-    finally:
-        consumer.close()
+    with open_drain(
+        {"bootstrap.servers": target.bootstrap},
+        partial(psycopg.connect, target.dsn),
+        target.topic,
+        target.group,
+        limits=limits,
+        partitions=partitions,
+        store=partial(KillingStore, **kill),
+        mirror=partial(KillingMirror, **kill),
+    ) as drain:
+        return drain.run()
 
 
 @dataclass(frozen=True)

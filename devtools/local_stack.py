@@ -177,11 +177,11 @@ def forget_positions(postgres: Postgres) -> None:
     The same as ``python -m franz_ivan.replay`` for the pipeline's topic: rows already stored stay,
     and their event ids keep the re-read from doubling them.
     """
-    from franz_ivan.settings import CONSUMER_GROUP, topic
+    from franz_ivan.settings import CONSUMER_GROUP, settings
     from franz_ivan.store import PriceStore
 
     with postgres.connect() as conn:
-        store = PriceStore(conn, topic(), CONSUMER_GROUP)
+        store = PriceStore(conn, settings().topic, CONSUMER_GROUP)
         store.prepare()
         store.reset_offsets()
 
@@ -278,13 +278,11 @@ class Stack:
     def create_topic(self) -> None:
         """Create the topic up front, as a deployment provisions it, so the consumer's first wait finds it."""
         from franz_ivan.publish import ensure_topic
-        from franz_ivan.settings import topic_partitions
+        from franz_ivan.settings import settings
 
-        config = {
-            "bootstrap.servers": self.broker.bootstrap,
-            "log_level": 4,
-        }  # librdkafka: warnings and worse
-        ensure_topic(config, self.topic, topic_partitions(), timeout=30)
+        # log_level 4: librdkafka's warnings and worse only
+        config = {"bootstrap.servers": self.broker.bootstrap, "log_level": 4}
+        ensure_topic(config, self.topic, settings().topic_partition_count, timeout=30)
 
     def migrate(self) -> None:
         self.airflow_home.mkdir(parents=True, exist_ok=True)

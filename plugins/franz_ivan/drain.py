@@ -12,32 +12,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from franz_ivan.drain_writer import BatchWriter, DrainResult
 from franz_ivan.events import AllowanceEvent, EventError, decode, encoded_price_row
-from franz_ivan.store import Batch, BatchCounts, DeadLetter, Located, PriceStore
+from franz_ivan.kafka_topics import DrainError, partition_ids, position
+from franz_ivan.store import Batch, DeadLetter, Located
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message
 
+    from franz_ivan.kafka_topics import GroupMirror
+    from franz_ivan.store import PriceStore
     from franz_ivan.topic_lifecycle import Resume, TopicIdentity
 
 log = logging.getLogger(__name__)
-
-METADATA_TIMEOUT_SECONDS = 10.0
-MIRROR_TIMEOUT_SECONDS = 5.0
-PREFETCH_KBYTES = 16 * 1024
-"""How much librdkafka reads ahead (its default is 64 MiB): a few batches, so memory stays bounded."""
-
-
-class DrainError(RuntimeError):
-    """The drain could not go on; everything stored before it is consistent."""
-
-
-class TopicMissingError(DrainError):
-    """The topic does not exist: nothing was ever published to it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,71 +48,7 @@ class DrainLimits:
     poll_seconds: float = 0.5
 
 
-@dataclass(slots=True)
-class DrainResult:
-    events: int = 0
-    prices: int = 0
-    allowances: int = 0
-    dead_letters: int = 0
-    duplicates: int = 0
-    batches: int = 0
-    seconds: float = 0.0
-    next_offsets: dict[int, int] = field(default_factory=dict)
-
-    def add(self, counts: BatchCounts) -> None:
-        self.prices += counts.prices
-        self.allowances += counts.allowances
-        self.dead_letters += counts.dead_letters
-        self.duplicates += counts.duplicates
-        self.batches += 1
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "next_offsets": {str(p): o for p, o in self.next_offsets.items()}}
-
-
-def consumer_settings(consumer_group: str) -> dict[str, Any]:
-    return {
-        "group.id": consumer_group,
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
-        "enable.partition.eof": True,
-        "auto.offset.reset": "earliest",
-        "isolation.level": "read_committed",
-        "queued.max.messages.kbytes": PREFETCH_KBYTES,
-    }
-
-
-def topic_partitions(consumer: Consumer, topic: str) -> list[int]:
-    """The partition ids of ``topic``; raises :class:`DrainError` if the broker or topic is missing."""
-    from confluent_kafka import KafkaError, KafkaException
-
-    from franz_ivan.clients import kafka_trouble
-
-    try:
-        metadata = consumer.list_topics(topic, timeout=METADATA_TIMEOUT_SECONDS)
-    except KafkaException as error:
-        raise DrainError(
-            f"Kafka did not answer within {METADATA_TIMEOUT_SECONDS:g} s: {error}{kafka_trouble(consumer)}"
-        ) from None
-    described = metadata.topics.get(topic)
-    if described is None or (
-        described.error is not None and described.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
-    ):
-        raise TopicMissingError(f"topic {topic!r} does not exist (yet: the producer creates it)")
-    if described.error is not None or not described.partitions:
-        raise DrainError(f"cannot read topic {topic!r}: {described.error or 'it has no partitions'}")
-    return sorted(described.partitions)
-
-
-def position(message: Message) -> tuple[int, int]:
-    """The partition and offset of a consumed message (librdkafka always sets both)."""
-    partition, offset = message.partition(), message.offset()
-    if partition is None or offset is None:
-        raise DrainError(f"message without a position from {message.topic()}: {message.error()}")
-    return partition, offset
-
-
-def to_batch_item(message: Message, batch: Batch) -> None:
+def add_to_batch(message: Message, batch: Batch) -> None:
     """Add one message to ``batch``: as a price, an allowance, or a dead letter with the reason."""
     partition, offset = position(message)
     try:
@@ -139,45 +65,11 @@ def to_batch_item(message: Message, batch: Batch) -> None:
     batch.next_offsets[partition] = offset + 1
 
 
-class GroupMirror:
-    """Copies the drain's stored positions to the Kafka consumer group, so that Kafka tools show the lag.
-
-    Informational only: nothing reads them back. It goes through an admin client because a
-    consumer's commit cannot be bounded: with the broker unreachable, a synchronous commit waits a
-    minute or more, and an asynchronous one left pending holds ``Consumer.close()`` until the broker
-    returns. Here every copy waits at most ``timeout`` seconds and leaves nothing pending.
-
-    :param config: librdkafka configuration of the cluster (the Kafka connection's extra).
-    :param consumer_group: the group whose committed offsets are set.
-    :param topic: the drained topic.
-    :param timeout: seconds one copy may wait for the broker.
-    """
-
-    def __init__(
-        self, config: dict[str, Any], consumer_group: str, topic: str, timeout: float = MIRROR_TIMEOUT_SECONDS
-    ) -> None:
-        from franz_ivan.hooks.kafka import PricesAdminHook
-
-        self.admin = PricesAdminHook(config=config).get_conn
-        self.consumer_group = consumer_group
-        self.topic = topic
-        self.timeout = timeout
-
-    def copy(self, next_offsets: dict[int, int]) -> None:
-        """Set the group's offsets to ``next_offsets``; raise ``KafkaException`` or ``TimeoutError``."""
-        from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
-
-        positions = [TopicPartition(self.topic, p, o) for p, o in sorted(next_offsets.items())]
-        futures = self.admin.alter_consumer_group_offsets(
-            [ConsumerGroupTopicPartitions(self.consumer_group, positions)], request_timeout=self.timeout
-        )
-        futures[self.consumer_group].result(timeout=self.timeout + 1)
-
-
 class Drain:
     """One drain of ``store.topic`` (all partitions, or the given ones) from the stored positions to the end.
 
-    :param consumer: a confluent-kafka consumer built with :func:`consumer_settings`; not subscribed.
+    :param consumer: a confluent-kafka consumer built with
+        :func:`franz_ivan.kafka_topics.consumer_settings`; not subscribed.
     :param store: where the events and positions go.
     :param limits: batch size and time bounds.
     :param partitions: drain only these partitions (parallel drains split a topic this way).
@@ -198,7 +90,6 @@ class Drain:
         identity: TopicIdentity | None = None,
     ) -> None:
         self.consumer = consumer
-        self.mirror = mirror
         self.identity = identity
         self.store = store
         self.limits = limits or DrainLimits()
@@ -209,17 +100,15 @@ class Drain:
         self.resume_at: dict[int, int] = {}
         """Stored positions, confirmed against the log, of the partitions that have not delivered
         anything yet in this drain (a safety net for a log replaced while the drain starts)."""
-        self.writer: ThreadPoolExecutor | None = None
-        self.writing: Future[None] | None = None
-        """The batch being committed by the writer thread while the next one is read (at most one)."""
+        self.writer = BatchWriter(store, self.result, mirror)
 
     def run(self) -> DrainResult:
         """Drain, each batch committed by a writer thread while the next one is read."""
-        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drain-writer")
+        self.writer.start()
         try:
             return self.drain()
         finally:
-            self.stop_writer()
+            self.writer.stop()
 
     def drain(self) -> DrainResult:
         from confluent_kafka import OFFSET_BEGINNING, TopicPartition
@@ -227,7 +116,7 @@ class Drain:
         started = time.monotonic()
         topic = self.store.topic
         self.store.prepare()
-        partitions = topic_partitions(self.consumer, topic)
+        partitions = partition_ids(self.consumer, topic)
         if self.only_partitions is not None:
             unknown = set(self.only_partitions) - set(partitions)
             if unknown:
@@ -288,7 +177,7 @@ class Drain:
             error = message.error()
             if error is None:
                 # The hot path (~2 µs an event): a price event exactly as encoded becomes its COPY
-                # line; anything else is decoded and validated in full by to_batch_item.
+                # line; anything else is decoded and validated in full by add_to_batch.
                 partition, offset = position(message)
                 if self.resume_at:
                     self.note_first_offset(partition, offset)
@@ -296,7 +185,7 @@ class Drain:
                     at_end.discard(partition)
                 row = encoded_price_row(message.value())
                 if row is None:
-                    to_batch_item(message, batch)
+                    add_to_batch(message, batch)
                 else:
                     price_rows[row[0]].append(f"{row[1]}\t{partition}\t{offset}\n")
                     next_offsets[partition] = offset + 1
@@ -361,109 +250,14 @@ class Drain:
         return resumes
 
     def flush(self, *, wait: bool = False) -> None:
-        """Hand the batch to the writer thread, which commits it with its positions to PostgreSQL
-        and then mirrors the positions to Kafka, while the next batch is read and decoded.
+        """Hand the batch to the writer, which commits it with its positions while the next batch is read.
 
         Batches are committed one at a time and in order: this first waits for the previous one
         (raising its error, if it failed). With ``wait``, it also waits for this one.
         """
-        self.await_write()
+        self.writer.wait()
         if self.batch.next_offsets:
             batch, self.batch = self.batch, Batch()
-            if self.writer is None:
-                self.write(batch)
-            else:
-                self.writing = self.writer.submit(self.write, batch)
+            self.writer.submit(batch)
         if wait:
-            self.await_write()
-
-    def await_write(self) -> None:
-        """Wait for the batch being written, if any; raise what its write raised."""
-        writing, self.writing = self.writing, None
-        if writing is not None:
-            writing.result()
-
-    def stop_writer(self) -> None:
-        """Let the batch being written finish (before the caller closes the connection); stop the thread."""
-        if self.writer is None:
-            return
-        try:
-            self.await_write()
-        except Exception:
-            # Only reached while another error propagates (a normal end already waited): that one is raised.
-            log.exception("The last batch's write failed as well")
-        finally:
-            self.writer.shutdown(wait=True)
-            self.writer = None
-
-    def write(self, batch: Batch) -> None:
-        """Commit ``batch`` and its positions to PostgreSQL, then mirror the positions to Kafka."""
-        counts = self.store.write(batch)
-        self.result.add(counts)
-        self.result.next_offsets.update(batch.next_offsets)
-        log.info(
-            "Stored batch %d: %d prices, %d allowances, %d dead letters, %d duplicates skipped",
-            self.result.batches,
-            counts.prices,
-            counts.allowances,
-            counts.dead_letters,
-            counts.duplicates,
-        )
-        self.mirror_offsets(batch.next_offsets)
-
-    def mirror_offsets(self, next_offsets: dict[int, int]) -> None:
-        """Copy the positions just committed to the Kafka group; after one failure, stop trying."""
-        from confluent_kafka import KafkaException
-
-        if self.mirror is None:
-            return
-        try:
-            self.mirror.copy(next_offsets)
-        except (KafkaException, TimeoutError) as error:
-            # The positions are already committed in PostgreSQL, and only those are ever read back.
-            log.warning("Could not mirror positions to the Kafka group (lag display only): %s", error)
-            self.mirror = None
-
-
-def drain_limits_from_env() -> DrainLimits:
-    """``CRYPTO_PRICES_DRAIN_BATCH_SIZE`` / ``_MAX_SECONDS`` / ``_STALL_SECONDS`` over the defaults."""
-    from franz_ivan.settings import env_float
-
-    defaults = DrainLimits()
-    return DrainLimits(
-        batch_size=int(env_float("CRYPTO_PRICES_DRAIN_BATCH_SIZE", defaults.batch_size)),
-        max_seconds=env_float("CRYPTO_PRICES_DRAIN_MAX_SECONDS", defaults.max_seconds),
-        stall_seconds=env_float("CRYPTO_PRICES_DRAIN_STALL_SECONDS", defaults.stall_seconds),
-    )
-
-
-def run_drain(
-    kafka_conn_id: str,
-    postgres_conn_id: str,
-    topic: str,
-    consumer_group: str,
-    limits: DrainLimits,
-    *,
-    partitions: Sequence[int] | None = None,
-) -> DrainResult:
-    """Open the clients from the Airflow connections, drain (all partitions or ``partitions``), close them."""
-    import gc
-
-    from franz_ivan.hooks.kafka import PricesConsumerHook, PricesKafkaHook
-    from franz_ivan.hooks.postgres import PricesPostgresHook
-    from franz_ivan.topic_lifecycle import TopicIdentity
-
-    # Airflow's modules, loaded in every task process, are many long-lived objects; the cyclic GC
-    # rescans them while decoding allocates (bench: 11.7 instead of 8.1 us/event of drain CPU).
-    gc.freeze()
-
-    consumer = PricesConsumerHook(kafka_conn_id, consumer_group=consumer_group).get_conn
-    cluster = PricesKafkaHook(kafka_conn_id).config()
-    mirror = GroupMirror(cluster, consumer_group, topic)
-    identity = TopicIdentity(cluster)
-    try:
-        with PricesPostgresHook(postgres_conn_id).get_conn() as connection:
-            store = PriceStore(connection, topic, consumer_group)
-            return Drain(consumer, store, limits, partitions, mirror, identity=identity).run()
-    finally:
-        consumer.close()
+            self.writer.wait()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from psycopg import sql
 
 from franz_ivan.events import Market, validate_pair
-from franz_ivan.settings import POSTGRES_CONN_ID, read_sql, topic
+from franz_ivan.settings import POSTGRES_CONN_ID, read_sql, settings
 
 if TYPE_CHECKING:
     import psycopg
@@ -159,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="e.g. kraken:btcusd (repeatable; default: all stored)",
     )
     parser.add_argument(
-        "--topic", default=topic(), help="for the retention losses (default: CRYPTO_PRICES_TOPIC)"
+        "--topic", default=settings().topic, help="for the retention losses (default: CRYPTO_PRICES_TOPIC)"
     )
     parser.add_argument("--postgres-conn-id", default=POSTGRES_CONN_ID)
     args = parser.parse_args(argv)

@@ -73,16 +73,3 @@ def partition_groups(
         groups[lightest].append(partition)
         loads[lightest] += counts[partition]
     return sorted(sorted(group) for group in groups)
-
-
-def group_limits_from_env() -> GroupLimits:
-    """``CRYPTO_PRICES_DRAIN_MAX_GROUPS`` / ``_MIN_GROUP_EVENTS`` over the defaults."""
-    from franz_ivan.settings import env_float
-
-    defaults = GroupLimits()
-    return GroupLimits(
-        max_groups=int(env_float("CRYPTO_PRICES_DRAIN_MAX_GROUPS", defaults.max_groups)),
-        min_events_per_group=int(
-            env_float("CRYPTO_PRICES_DRAIN_MIN_GROUP_EVENTS", defaults.min_events_per_group)
-        ),
-    )

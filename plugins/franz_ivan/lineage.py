@@ -21,23 +21,11 @@ from typing import Final
 
 from airflow.sdk import Asset
 
-from franz_ivan import settings
+from franz_ivan.settings import settings
 
-KAFKA_CLUSTER_ENV: Final = "CRYPTO_PRICES_KAFKA_CLUSTER"
-DEFAULT_KAFKA_CLUSTER: Final = "crypto-prices-kafka"
-POSTGRES_SERVER_ENV: Final = "CRYPTO_PRICES_POSTGRES_SERVER"
-DEFAULT_POSTGRES_SERVER: Final = "crypto-prices-postgres:5432"
 DATABASE: Final = "crypto_prices"
 SCHEMA: Final = "public"
 ALL_TABLES: Final = "*"
-
-
-def _server_name(env: str, default: str) -> str:
-    """A ``host`` or ``host:port`` from ``env``; anything else would make a URI with another meaning."""
-    value = settings.env_str(env, default).strip()
-    if not value or any(char in value for char in "/@?# "):
-        raise ValueError(f"environment variable {env}={value!r} must be host or host:port, like {default!r}")
-    return value
 
 
 def topic_asset(topic: str | None = None) -> Asset:
@@ -45,13 +33,12 @@ def topic_asset(topic: str | None = None) -> Asset:
 
     :param topic: the topic; default the one both DAGs use (``CRYPTO_PRICES_TOPIC``).
     """
-    name = topic or settings.topic()
+    name = topic or settings().topic
     if "/" in name:
         raise ValueError(f"Kafka topic {name!r} cannot name an Asset: topics have no '/'")
-    return Asset(uri=f"kafka://{_server_name(KAFKA_CLUSTER_ENV, DEFAULT_KAFKA_CLUSTER)}/{name}")
+    return Asset(uri=f"kafka://{settings().kafka_cluster}/{name}")
 
 
 def database_asset() -> Asset:
     """The ``crypto_prices`` database's tables as one Asset: ``postgres://<server>/crypto_prices/public/*``."""
-    server = _server_name(POSTGRES_SERVER_ENV, DEFAULT_POSTGRES_SERVER)
-    return Asset(uri=f"postgres://{server}/{DATABASE}/{SCHEMA}/{ALL_TABLES}")
+    return Asset(uri=f"postgres://{settings().postgres_server}/{DATABASE}/{SCHEMA}/{ALL_TABLES}")

@@ -1,50 +1,29 @@
 """How many events of the topic are not stored yet: the broker's end offsets minus the stored positions.
 
 Reads only metadata, watermarks and the positions table; consumes and commits nothing, and
-creates nothing (a missing positions table means nothing is stored yet). Used by the sensor's
-trigger. A partition the drain must re-read from its beginning (topic re-created, log ending
-before the stored position, a new partition) or resume past a retention gap counts every event
-its log holds from there; the reason is logged (the drain records it).
+creates nothing (a missing positions table means nothing is stored yet). Used by the sensor and
+its trigger (through :class:`PendingWatcher`), the quality checks and the UI. A partition the
+drain must re-read from its beginning (topic re-created, log ending before the stored position,
+a new partition) or resume past a retention gap counts every event its log holds from there;
+the reason is logged (the drain records it).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from franz_ivan.drain import TopicMissingError, topic_partitions
+from franz_ivan.kafka_topics import TopicMissingError, partition_ids
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer
 
     from franz_ivan.store import PriceStore
-    from franz_ivan.topic_lifecycle import Resume, TopicIdentity
+    from franz_ivan.topic_lifecycle import TopicIdentity
 
 log = logging.getLogger(__name__)
-
-
-def pending_resumes(
-    consumer: Consumer,
-    store: PriceStore,
-    identity: TopicIdentity | None = None,
-    new_prober: Callable[[], Consumer] | None = None,
-) -> dict[int, Resume]:
-    """Per partition, where the drain would resume and why; empty if the topic does not exist.
-
-    ``new_prober`` makes the consumer that fetches where a log's end is in doubt (see
-    :func:`franz_ivan.topic_lifecycle.plan_resumes`); ``consumer`` itself is never assigned then.
-    """
-    from franz_ivan.topic_lifecycle import plan_resumes
-
-    try:
-        partitions = topic_partitions(consumer, store.topic)
-        topic_id = identity.topic_id(store.topic) if identity is not None else None
-    except TopicMissingError:
-        return {}
-    return plan_resumes(
-        consumer, store.topic, partitions, store.stored_positions(), topic_id, new_prober=new_prober
-    )
 
 
 def pending_events(
@@ -57,12 +36,93 @@ def pending_events(
 
     A partition that was never drained counts from its first retained offset; a topic that does
     not exist yet has nothing pending. Partitions to be re-read or resumed past a gap are logged
-    with the reason.
+    with the reason. ``new_prober`` makes the consumer that fetches where a log's end is in doubt
+    (see :func:`franz_ivan.topic_lifecycle.plan_resumes`); ``consumer`` itself is never assigned then.
     """
+    from franz_ivan.topic_lifecycle import plan_resumes
+
+    try:
+        partitions = partition_ids(consumer, store.topic)
+        topic_id = identity.topic_id(store.topic) if identity is not None else None
+    except TopicMissingError:
+        return {}
+    resumes = plan_resumes(
+        consumer, store.topic, partitions, store.stored_positions(), topic_id, new_prober=new_prober
+    )
     pending: dict[int, int] = {}
-    for partition, resume in pending_resumes(consumer, store, identity, new_prober).items():
+    for partition, resume in resumes.items():
         if resume.pending > 0:
             pending[partition] = resume.pending
             if resume.reason is not None:
                 log.warning("%s[%d]: %s", store.topic, partition, resume.detail)
     return pending
+
+
+@dataclass(frozen=True)
+class PendingQuery:
+    """What the sensor and its trigger watch: events of ``topic`` past ``consumer_group``'s stored positions.
+
+    :param topic: the Kafka topic.
+    :param consumer_group: the drain's consumer group, whose stored positions count as consumed.
+    :param kafka_conn_id: Airflow connection holding the librdkafka configuration.
+    :param postgres_conn_id: Airflow connection of the ``crypto_prices`` database.
+    :param poll_interval: seconds between checks.
+    """
+
+    topic: str
+    consumer_group: str
+    kafka_conn_id: str
+    postgres_conn_id: str
+    poll_interval: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.poll_interval <= 0:
+            raise ValueError(f"poll_interval must be positive, got {self.poll_interval!r}")
+
+    def pending_now(self) -> dict[int, int]:
+        """Pending events per partition, checked once: a :class:`PendingWatcher` opened, asked, closed."""
+        watcher = PendingWatcher(self)
+        try:
+            return watcher.pending()
+        finally:
+            watcher.close()
+
+
+class PendingWatcher:
+    """The blocking clients that answer a :class:`PendingQuery`, polled by the trigger from a worker thread.
+
+    Only reads: watermarks, the topic's id, and the positions table (``SELECT`` is the only grant
+    it needs; a missing table means nothing is stored yet). It creates and writes nothing.
+    """
+
+    def __init__(self, query: PendingQuery) -> None:
+        from franz_ivan.hooks.kafka import PricesConsumerHook, PricesKafkaHook
+        from franz_ivan.hooks.postgres import PricesPostgresHook
+        from franz_ivan.store import PriceStore
+        from franz_ivan.topic_lifecycle import TopicIdentity
+
+        self.postgres = PricesPostgresHook(query.postgres_conn_id).get_conn()
+        self.store = PriceStore(self.postgres, query.topic, query.consumer_group)
+        consumer_hook = PricesConsumerHook(query.kafka_conn_id, consumer_group=query.consumer_group)
+        self.consumer_group = query.consumer_group
+        self.consumer_config = consumer_hook.config()
+        self.consumer = consumer_hook.get_conn
+        self.identity = TopicIdentity(PricesKafkaHook(query.kafka_conn_id).config())
+
+    def pending(self) -> dict[int, int]:
+        from franz_ivan.hooks.kafka import PricesConsumerHook
+
+        # The polling consumer is never assigned: where a fetch is needed, a fresh one makes it, as
+        # librdkafka crashes a consumer that had fetched from a topic when that topic is re-created.
+        return pending_events(
+            self.consumer,
+            self.store,
+            self.identity,
+            lambda: (
+                PricesConsumerHook(consumer_group=self.consumer_group, config=self.consumer_config).get_conn
+            ),
+        )
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.postgres.close()

@@ -25,10 +25,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from franz_ivan.events import AllowanceEvent, Event, Market, PriceEvent, event_id_for, format_time
-from franz_ivan.settings import env_float
+from franz_ivan.settings import settings
 from franz_ivan.sources import SOURCES, Endpoint, PriceSource, SourceError, fetch_quote
 from franz_ivan.sources.base import USER_AGENT, Allowance
-from franz_ivan.sources.pacing import PacingSettings, SourcePacer, allowance_floor
+from franz_ivan.sources.pacing import SourcePacer
 
 if TYPE_CHECKING:
     import requests
@@ -52,29 +52,20 @@ class Observation:
     skipped: str | None = None
 
 
-def fetch_concurrency() -> int:
-    """Markets of one source fetched at once (``CRYPTO_PRICES_FETCH_CONCURRENCY``, default 20)."""
-    return int(env_float("CRYPTO_PRICES_FETCH_CONCURRENCY", 20))
-
-
-def history_after() -> timedelta:
-    """How long after its data interval ended a run fetches history (``CRYPTO_PRICES_HISTORY_AFTER``, s)."""
-    return timedelta(seconds=env_float("CRYPTO_PRICES_HISTORY_AFTER", 300))
-
-
 def past_window(
     start: datetime | None, end: datetime | None, now: datetime | None = None
 ) -> tuple[datetime, datetime] | None:
     """The run's data interval if it lies in the past (fetch history), else None (fetch tickers).
 
     A live run starts seconds after its interval ends; one whose interval ended
-    :func:`history_after` ago or more is a backfill or a late run, and its minutes are history.
+    :attr:`Settings.history_after_seconds` (``CRYPTO_PRICES_HISTORY_AFTER``) ago or more is a
+    backfill or a late run, and its minutes are history.
     """
     if start is None or end is None or end <= start:
         return None
     # Airflow hands pendulum times; the window is kept in plain datetimes (timedelta arithmetic).
     start, end = (datetime.fromtimestamp(moment.timestamp(), UTC) for moment in (start, end))
-    if end > (now or datetime.now(UTC)) - history_after():
+    if end > (now or datetime.now(UTC)) - timedelta(seconds=settings().history_after_seconds):
         return None
     return start, end
 
@@ -203,7 +194,7 @@ def observe_source(
 
     :param window: a past data interval: fetch its candles rather than the tickers.
     """
-    concurrency = fetch_concurrency()
+    concurrency = settings().fetch_concurrency
     first = markets[:1] if source.reports_allowance and pacer.floor > 0 else []
     rest = markets[len(first) :]
 
@@ -239,22 +230,22 @@ def publish_source(
     from franz_ivan.clients import source_endpoint
     from franz_ivan.hooks.kafka import PricesKafkaHook
     from franz_ivan.markets import parse_market
-    from franz_ivan.publish import delivery_timeout_seconds, ensure_topic, publish
-    from franz_ivan.settings import topic, topic_partitions
+    from franz_ivan.publish import ensure_topic, publish
 
     source = SOURCES[source_name]
     markets = [parse_market(key) for key in market_keys]
     strangers = [market.key for market in markets if market.source != source_name]
     if strangers:
         raise ValueError(f"markets {strangers} are not {source_name} markets")
-    pacer = SourcePacer(source_name, PacingSettings.from_env(), allowance_floor(source_name))
+    config = settings()
+    pacer = SourcePacer(source_name, config.pacing(), config.allowance_floor(source_name))
     observations = observe_source(source, source_endpoint(source), markets, run_key, pacer, window=window)
     events = [event for observation in observations for event in observation.events]
     if events:
-        config = PricesKafkaHook().config()
-        timeout = delivery_timeout_seconds()
-        ensure_topic(config, topic(), topic_partitions(), timeout)
-        publish(config, topic(), events, timeout)
+        cluster = PricesKafkaHook().config()
+        timeout = config.delivery_timeout_seconds
+        ensure_topic(cluster, config.topic, config.topic_partition_count, timeout)
+        publish(cluster, config.topic, events, timeout)
     failures = [observation.error for observation in observations if observation.error is not None]
     if failures:
         what = "gave no price" if window is None else "were not filled from history"

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from franz_ivan.events import Event, encode
-from franz_ivan.settings import env_float
 
 if TYPE_CHECKING:
     from confluent_kafka import KafkaError, Message
@@ -23,11 +22,6 @@ log = logging.getLogger(__name__)
 
 class PublishError(RuntimeError):
     """The broker did not acknowledge every event."""
-
-
-def delivery_timeout_seconds() -> float:
-    """How long a send may wait for its acknowledgement (``CRYPTO_PRICES_DELIVERY_TIMEOUT``, default 30 s)."""
-    return env_float("CRYPTO_PRICES_DELIVERY_TIMEOUT", 30.0)
 
 
 def producer_settings(timeout: float) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from franz_ivan.settings import CONSUMER_GROUP, POSTGRES_CONN_ID, topic
+from franz_ivan.settings import CONSUMER_GROUP, POSTGRES_CONN_ID, settings
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m franz_ivan.replay",
         description="Make the next drain re-read the whole topic (idempotent: nothing is stored twice).",
     )
-    parser.add_argument("--topic", default=topic(), help="default: CRYPTO_PRICES_TOPIC or crypto_prices")
+    parser.add_argument(
+        "--topic", default=settings().topic, help="default: CRYPTO_PRICES_TOPIC or crypto_prices"
+    )
     parser.add_argument("--consumer-group", default=CONSUMER_GROUP)
     parser.add_argument("--postgres-conn-id", default=POSTGRES_CONN_ID)
     args = parser.parse_args(argv)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+
+from franz_ivan.pending import PendingQuery
 
 
 class PendingEventsSensor(BaseSensorOperator):
@@ -50,8 +53,8 @@ class PendingEventsSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poll_interval, **kwargs)
-        if poll_interval <= 0:
-            raise ValueError(f"poll_interval must be positive, got {poll_interval!r}")
+        # Raises here, in the DAG file, for a poll_interval that is not positive.
+        PendingQuery(topic, consumer_group, kafka_conn_id, postgres_conn_id, poll_interval)
         if continuous_max_wait_seconds < 0 or manual_max_wait_seconds < 0:
             raise ValueError(
                 f"the waits must not be negative, got continuous {continuous_max_wait_seconds!r} "
@@ -81,17 +84,16 @@ class PendingEventsSensor(BaseSensorOperator):
             raise ValueError(f"max_wait_seconds must not be negative, got {seconds:g}")
         return seconds
 
+    def _query(self) -> PendingQuery:
+        """What to watch, with the topic as rendered."""
+        return PendingQuery(
+            self.topic, self.consumer_group, self.kafka_conn_id, self.postgres_conn_id, self.poll_interval
+        )
+
     def _trigger(self, deadline: float) -> Any:
         from franz_ivan.triggers import PendingEventsTrigger
 
-        return PendingEventsTrigger(
-            topic=self.topic,
-            consumer_group=self.consumer_group,
-            kafka_conn_id=self.kafka_conn_id,
-            postgres_conn_id=self.postgres_conn_id,
-            deadline=deadline,
-            poll_interval=self.poll_interval,
-        )
+        return PendingEventsTrigger(deadline=deadline, **asdict(self._query()))
 
     def execute(self, context: Any) -> dict[str, int] | None:
         max_wait = self._max_wait(context)
@@ -117,9 +119,7 @@ class PendingEventsSensor(BaseSensorOperator):
 
     def pending(self) -> dict[int, int]:
         """Pending events per partition, checked once from the worker."""
-        from franz_ivan.triggers import pending_now
-
-        return pending_now(self.topic, self.consumer_group, self.kafka_conn_id, self.postgres_conn_id)
+        return self._query().pending_now()
 
     def poke(self, context: Any) -> bool:
         pending = self.pending()

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from franz_ivan.drain import DrainError, TopicMissingError
+from franz_ivan.kafka_topics import DrainError, TopicMissingError
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer

@@ -29,9 +29,8 @@ from franz_ivan.settings import (
     KAFKA_CONN_ID,
     MARKETS_VARIABLE,
     POSTGRES_CONN_ID,
-    SQL_DIR,
     api_conn_id,
-    topic_partitions,
+    settings,
 )
 from franz_ivan.sources import SOURCES
 from tests.deploy.deploy_files import (
@@ -164,7 +163,9 @@ def test_airflow_services_get_every_setting_the_dags_read(
 
         assert env["CRYPTO_PRICES_TOPIC"] == "crypto_prices"
         monkeypatch.setenv("CRYPTO_PRICES_TOPIC_PARTITIONS", env["CRYPTO_PRICES_TOPIC_PARTITIONS"])
-        assert topic_partitions() == int(services["kafka"]["environment"]["KAFKA_NUM_PARTITIONS"])
+        assert settings().topic_partition_count == int(
+            services["kafka"]["environment"]["KAFKA_NUM_PARTITIONS"]
+        )
 
         assert env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "false"
         assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
@@ -209,11 +210,11 @@ def test_every_mounted_and_copied_path_exists(compose_local: dict[str, Any]) -> 
 def test_image_and_mounts_put_the_sql_where_settings_looks(compose_local: dict[str, Any]) -> None:
     copies = dockerfile_copies()
     plugins, include = copies["plugins/"], copies["include/"]
-    # settings.SQL_DIR defaults to <the directory holding plugins/>/include/sql.
+    # settings().sql_dir defaults to <the directory holding plugins/>/include/sql.
     settings_file = plugins / "franz_ivan" / "settings.py"
     assert settings_file.parents[2] / "include" / "sql" == include / "sql"
-    assert SQL_DIR == ROOT / "include" / "sql"
-    assert (SQL_DIR / "create_schema.sql").exists()
+    assert settings().sql_dir == ROOT / "include" / "sql"
+    assert (settings().sql_dir / "create_schema.sql").exists()
     for name in AIRFLOW_SERVICES:
         mounts = bind_mounts(compose_local["services"][name])
         for source, destination in copies.items():

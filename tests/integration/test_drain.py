@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer
 
-from devtools.local_stack import Broker
-from franz_ivan.drain import Drain, DrainLimits, consumer_settings
+from devtools.local_stack import Broker, Postgres
+from franz_ivan.drain import DrainLimits
+from franz_ivan.drain_runner import open_drain
 from franz_ivan.events import AllowanceEvent, Event, Market, PriceEvent, event_id_for
+from franz_ivan.kafka_topics import consumer_settings
 from franz_ivan.pending import pending_events
 from franz_ivan.publish import ensure_topic, publish
 from franz_ivan.store import Batch, Located, PriceStore
@@ -68,13 +70,10 @@ def consumer(kafka: dict[str, Any]) -> Iterator[Consumer]:
     client.close()
 
 
-def drain_once(kafka: dict[str, Any], pg: Any, topic: str, batch_size: int = 5000) -> Any:
-    client = Consumer({**kafka, **consumer_settings(GROUP)})
-    try:
-        limits = DrainLimits(batch_size=batch_size, stall_seconds=10)
-        return Drain(client, PriceStore(pg, topic, GROUP), limits).run()
-    finally:
-        client.close()
+def drain_once(kafka: dict[str, Any], database: Postgres, topic: str, batch_size: int = 5000) -> Any:
+    limits = DrainLimits(batch_size=batch_size, stall_seconds=10)
+    with open_drain(kafka, database.connect, topic, GROUP, limits=limits, mirror=None) as drain:
+        return drain.run()
 
 
 def rows(pg: Any, query: str) -> list[tuple[Any, ...]]:
@@ -82,12 +81,12 @@ def rows(pg: Any, query: str) -> list[tuple[Any, ...]]:
 
 
 def test_drain_stores_every_event_once_across_partitions_and_batches(
-    kafka: dict[str, Any], pg: Any, topic: str
+    kafka: dict[str, Any], database: Postgres, pg: Any, topic: str
 ) -> None:
     for run in range(10):
         publish(kafka, topic, price_events(run), timeout=10)
 
-    result = drain_once(kafka, pg, topic, batch_size=7)
+    result = drain_once(kafka, database, topic, batch_size=7)
 
     assert (result.events, result.prices, result.allowances, result.dead_letters) == (40, 20, 20, 0)
     assert result.batches >= 40 // 7
@@ -102,31 +101,33 @@ def test_drain_stores_every_event_once_across_partitions_and_batches(
 
 
 def test_a_second_drain_adds_nothing_and_a_later_one_only_the_new_events(
-    kafka: dict[str, Any], pg: Any, topic: str
+    kafka: dict[str, Any], database: Postgres, pg: Any, topic: str
 ) -> None:
     publish(kafka, topic, price_events(0), timeout=10)
-    drain_once(kafka, pg, topic)
-    again = drain_once(kafka, pg, topic)
+    drain_once(kafka, database, topic)
+    again = drain_once(kafka, database, topic)
     assert (again.events, again.prices, again.allowances) == (0, 0, 0)
 
     publish(kafka, topic, price_events(1), timeout=10)
-    later = drain_once(kafka, pg, topic)
+    later = drain_once(kafka, database, topic)
     assert (later.events, later.prices) == (4, 2)
     assert rows(pg, "SELECT count(*) FROM btcusd") == [(2,)]
 
 
-def test_an_event_sent_twice_is_stored_once(kafka: dict[str, Any], pg: Any, topic: str) -> None:
+def test_an_event_sent_twice_is_stored_once(
+    kafka: dict[str, Any], database: Postgres, pg: Any, topic: str
+) -> None:
     """A retried producer task re-sends the same event ids; the tables keep one row each."""
     publish(kafka, topic, price_events(0), timeout=10)
     publish(kafka, topic, price_events(0), timeout=10)
-    result = drain_once(kafka, pg, topic)
+    result = drain_once(kafka, database, topic)
     assert (result.events, result.prices, result.allowances, result.duplicates) == (8, 2, 2, 4)
     assert rows(pg, "SELECT count(*) FROM btcusd") == [(1,)]
     assert rows(pg, "SELECT count(*) FROM cryptowatch_api_allowance") == [(2,)]
 
 
 def test_pending_counts_what_is_not_stored_and_consumes_nothing(
-    kafka: dict[str, Any], pg: Any, topic: str, consumer: Consumer
+    kafka: dict[str, Any], database: Postgres, pg: Any, topic: str, consumer: Consumer
 ) -> None:
     store = PriceStore(pg, topic, GROUP)
     store.prepare()
@@ -137,14 +138,16 @@ def test_pending_counts_what_is_not_stored_and_consumes_nothing(
     assert pending
     assert pending_events(consumer, store) == pending  # looking twice changes nothing
 
-    drain_once(kafka, pg, topic)
+    drain_once(kafka, database, topic)
     assert pending_events(consumer, store) == {}
     assert rows(pg, "SELECT count(*) FROM btcusd") == [(1,)]
 
 
-def test_stored_rows_carry_their_topic_position(kafka: dict[str, Any], pg: Any, topic: str) -> None:
+def test_stored_rows_carry_their_topic_position(
+    kafka: dict[str, Any], database: Postgres, pg: Any, topic: str
+) -> None:
     publish(kafka, topic, price_events(0), timeout=10)
-    drain_once(kafka, pg, topic)
+    drain_once(kafka, database, topic)
     positions = rows(
         pg,
         "SELECT kafka_partition, kafka_offset FROM btcusd UNION ALL "

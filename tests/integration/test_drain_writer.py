@@ -3,14 +3,16 @@ stops the drain with its own error, the batches before it kept and nothing after
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+from functools import partial
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer
 
 from devtools.faults import make_feed, stored_state
 from devtools.local_stack import Broker
-from franz_ivan.drain import Drain, DrainLimits, consumer_settings
+from franz_ivan.drain import Drain, DrainLimits
+from franz_ivan.drain_runner import open_drain
 from franz_ivan.publish import ensure_topic, produce
 from franz_ivan.store import Batch, BatchCounts, PriceStore
 
@@ -49,11 +51,21 @@ class RecordingStore(PriceStore):
 
 def drain(
     broker: Broker, database: Any, topic: str, fail_on: int | None = None
-) -> tuple[Drain, RecordingStore]:
-    consumer = Consumer({"bootstrap.servers": broker.bootstrap, **consumer_settings(GROUP)})
-    conn = database.connect()
-    store = RecordingStore(conn, topic, GROUP, fail_on=fail_on)
-    return Drain(consumer, store, LIMITS), store
+) -> AbstractContextManager[Drain]:
+    return open_drain(
+        {"bootstrap.servers": broker.bootstrap},
+        database.connect,
+        topic,
+        GROUP,
+        limits=LIMITS,
+        store=partial(RecordingStore, fail_on=fail_on),
+        mirror=None,
+    )
+
+
+def recording(drain: Drain) -> RecordingStore:
+    assert isinstance(drain.store, RecordingStore)
+    return drain.store
 
 
 def test_batches_are_committed_one_at_a_time_in_order(
@@ -62,12 +74,9 @@ def test_batches_are_committed_one_at_a_time_in_order(
     ensure_topic({"bootstrap.servers": broker.bootstrap}, topic, 3, timeout=30)
     feed = make_feed(1000, run="writer-order", resend_every=40, malformed_every=97)
     produce({"bootstrap.servers": broker.bootstrap}, topic, feed.messages)
-    running, store = drain(broker, database, topic)
-    try:
+    with drain(broker, database, topic) as running:
         result = running.run()
-    finally:
-        running.consumer.close()
-        store.conn.close()
+    store = recording(running)
 
     assert store.most_in_flight == 1
     assert len(store.writes) == result.batches >= 10
@@ -84,13 +93,12 @@ def test_a_failed_write_stops_the_drain_with_its_error_and_keeps_the_batches_bef
     ensure_topic({"bootstrap.servers": broker.bootstrap}, topic, 3, timeout=30)
     feed = make_feed(1000, run="writer-fails", resend_every=40, malformed_every=97)
     produce({"bootstrap.servers": broker.bootstrap}, topic, feed.messages)
-    running, store = drain(broker, database, topic, fail_on=3)
-    try:
-        with pytest.raises(WriteFailed, match="write 3 failed"):
-            running.run()
-    finally:
-        running.consumer.close()
-        store.conn.close()
+    with (
+        drain(broker, database, topic, fail_on=3) as running,
+        pytest.raises(WriteFailed, match="write 3 failed"),
+    ):
+        running.run()
+    store = recording(running)
 
     assert len(store.writes) == 2
     stored = stored_state(pg, topic, GROUP)

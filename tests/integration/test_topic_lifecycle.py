@@ -24,12 +24,14 @@ from psycopg import sql
 
 from devtools.faults import make_feed, recreate_topic, stored_state
 from devtools.local_stack import Broker, Postgres
-from franz_ivan.drain import DrainLimits, TopicMissingError, consumer_settings, run_drain
+from franz_ivan.drain import DrainLimits
+from franz_ivan.drain_runner import run_drain
+from franz_ivan.kafka_topics import TopicMissingError, consumer_settings
+from franz_ivan.pending import PendingQuery, PendingWatcher
 from franz_ivan.publish import ensure_topic, produce
-from franz_ivan.settings import SQL_DIR
+from franz_ivan.settings import settings
 from franz_ivan.store import PriceStore
 from franz_ivan.topic_lifecycle import LogBounds, Reason, StoredPosition, TopicIdentity, decide, fetched_ends
-from franz_ivan.triggers import PendingWatcher
 
 pytestmark = pytest.mark.integration
 
@@ -158,7 +160,7 @@ def roles(database: Postgres, pg: Any) -> Iterator[tuple[str, str]]:
     with database.connect(autocommit=True) as admin:
         for role in (drain, watcher):
             admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
-        grants = (SQL_DIR.parent.parent / "docs" / "topic-lifecycle.md").read_text()
+        grants = (settings().sql_dir.parent.parent / "docs" / "topic-lifecycle.md").read_text()
         assert "GRANT USAGE, CREATE ON SCHEMA public TO crypto_prices_drain" in grants
         assert "GRANT SELECT ON crypto_prices_consumer_offsets TO crypto_prices_watcher" in grants
         admin.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
@@ -187,7 +189,7 @@ def roles(database: Postgres, pg: Any) -> Iterator[tuple[str, str]]:
 
 def watch(connect: Connect, role: str, topic: str) -> dict[int, int]:
     connect(role)
-    watcher = PendingWatcher(topic, GROUP, "test_kafka", "test_postgres")
+    watcher = PendingWatcher(PendingQuery(topic, GROUP, "test_kafka", "test_postgres"))
     try:
         return watcher.pending()
     finally:
@@ -256,7 +258,7 @@ def test_a_watcher_polling_across_a_re_creation_reports_the_new_log(
     first = make_feed(50, run="long-1")
     produce({"bootstrap.servers": bootstrap}, topic, first.messages)
     connect(None)
-    watcher = PendingWatcher(topic, GROUP, "test_kafka", "test_postgres")
+    watcher = PendingWatcher(PendingQuery(topic, GROUP, "test_kafka", "test_postgres"))
     try:
         assert sum(watcher.pending().values()) > 0
         run_drain("test_kafka", "test_postgres", topic, GROUP, LIMITS)

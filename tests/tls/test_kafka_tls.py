@@ -15,9 +15,9 @@ from confluent_kafka.admin import AdminClient
 
 from devtools.tls import CertificateAuthority, Credentials, TlsBroker, kafka_tls_extra
 from franz_ivan.clients import CredentialsError, kafka_config
-from franz_ivan.drain import DrainError, consumer_settings, topic_partitions
 from franz_ivan.events import Market, PriceEvent, event_id_for
 from franz_ivan.hooks.kafka import PricesKafkaHook, PricesProducerHook
+from franz_ivan.kafka_topics import DrainError, consumer_settings, partition_ids
 from franz_ivan.publish import PublishError, ensure_topic, publish
 
 pytestmark = [pytest.mark.tls, pytest.mark.integration]
@@ -154,11 +154,11 @@ def test_the_consumer_side_names_the_tls_failure_too(
     topic: str,
 ) -> None:
     use_kafka_connection(monkeypatch, kafka_tls_extra(kafka_tls.endpoint, test_ca.certificate_pem, None))
-    monkeypatch.setattr("franz_ivan.drain.METADATA_TIMEOUT_SECONDS", QUICK)
+    monkeypatch.setattr("franz_ivan.kafka_topics.METADATA_TIMEOUT_SECONDS", QUICK)
     consumer = Consumer(kafka_config(**consumer_settings("tls-test")))
     try:
         with pytest.raises(DrainError, match="TLS failed, the broker requires a client certificate"):
-            topic_partitions(consumer, topic)
+            partition_ids(consumer, topic)
     finally:
         consumer.close()
 

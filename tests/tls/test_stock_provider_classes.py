@@ -22,7 +22,8 @@ from devtools.aiven_connections import main as aiven_connections
 from devtools.local_stack import Postgres, Stack
 from devtools.pg_cluster import PostgresCluster
 from devtools.tls import CertificateAuthority, Credentials, TlsBroker, write_aiven_files
-from franz_ivan.drain import DrainLimits, run_drain
+from franz_ivan.drain import DrainLimits
+from franz_ivan.drain_runner import run_drain
 from franz_ivan.events import Market, PriceEvent, event_id_for
 from franz_ivan.hooks.kafka import PricesKafkaHook
 from franz_ivan.publish import ensure_topic, publish

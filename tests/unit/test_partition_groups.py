@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from franz_ivan.groups import GroupLimits, group_limits_from_env, partition_groups, pending_counts
+from franz_ivan.groups import GroupLimits, partition_groups, pending_counts
+from franz_ivan.settings import settings
 
 
 def test_a_small_backlog_stays_one_drain() -> None:
@@ -58,7 +59,7 @@ def test_limits_are_validated_and_read_from_the_environment(monkeypatch: pytest.
         GroupLimits(max_groups=0)
     monkeypatch.setenv("CRYPTO_PRICES_DRAIN_MAX_GROUPS", "8")
     monkeypatch.setenv("CRYPTO_PRICES_DRAIN_MIN_GROUP_EVENTS", "5000")
-    assert group_limits_from_env() == GroupLimits(max_groups=8, min_events_per_group=5000)
+    assert settings().group_limits() == GroupLimits(max_groups=8, min_events_per_group=5000)
     monkeypatch.setenv("CRYPTO_PRICES_DRAIN_MAX_GROUPS", "zero")
     with pytest.raises(ValueError, match="CRYPTO_PRICES_DRAIN_MAX_GROUPS"):
-        group_limits_from_env()
+        settings().group_limits()

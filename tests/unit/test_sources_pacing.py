@@ -13,8 +13,9 @@ from decimal import Decimal
 import pytest
 
 from franz_ivan.events import Market
+from franz_ivan.settings import settings
 from franz_ivan.sources import Allowance, Quote, RateLimitedError, SourceError
-from franz_ivan.sources.pacing import PacingSettings, SourcePacer, allowance_floor
+from franz_ivan.sources.pacing import PacingSettings, SourcePacer
 
 MARKET = Market("binance", "binance", "btcusdt")
 OTHER = Market("binance", "binance", "ethusdt")
@@ -193,24 +194,24 @@ def test_errors_and_quotes_both_report_allowance() -> None:
 def test_allowance_floors_default_per_source(monkeypatch: pytest.MonkeyPatch) -> None:
     for source in ("cryptowatch", "binance", "kraken"):
         monkeypatch.delenv(f"CRYPTO_PRICES_{source.upper()}_ALLOWANCE_FLOOR", raising=False)
-    assert allowance_floor("cryptowatch") == Decimal("0.5")
-    assert allowance_floor("binance") == Decimal(600)
-    assert allowance_floor("kraken") == Decimal(0)
+    assert settings().allowance_floor("cryptowatch") == Decimal("0.5")
+    assert settings().allowance_floor("binance") == Decimal(600)
+    assert settings().allowance_floor("kraken") == Decimal(0)
 
 
 def test_allowance_floor_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CRYPTO_PRICES_BINANCE_ALLOWANCE_FLOOR", "1500")
-    assert allowance_floor("binance") == Decimal(1500)
+    assert settings().allowance_floor("binance") == Decimal(1500)
     monkeypatch.setenv("CRYPTO_PRICES_BINANCE_ALLOWANCE_FLOOR", "-1")
     with pytest.raises(ValueError, match="CRYPTO_PRICES_BINANCE_ALLOWANCE_FLOOR='-1' must be zero or more"):
-        allowance_floor("binance")
+        settings().allowance_floor("binance")
     monkeypatch.setenv("CRYPTO_PRICES_BINANCE_ALLOWANCE_FLOOR", "lots")
     with pytest.raises(ValueError, match="is not a number"):
-        allowance_floor("binance")
+        settings().allowance_floor("binance")
 
 
 def test_pacing_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CRYPTO_PRICES_FETCH_ATTEMPTS", "2")
     monkeypatch.setenv("CRYPTO_PRICES_BACKOFF_BASE", "0.25")
     monkeypatch.setenv("CRYPTO_PRICES_FETCH_BUDGET", "20")
-    assert PacingSettings.from_env() == PacingSettings(attempts=2, backoff_base=0.25, budget=20.0)
+    assert settings().pacing() == PacingSettings(attempts=2, backoff_base=0.25, budget=20.0)

@@ -13,7 +13,7 @@ pipeline's guarantees need:
   path in the extra; set here in code) collects TLS handshake failures, which librdkafka reports
   nowhere else, and :func:`kafka_trouble` turns them into a hint naming the PEM to fix;
 - per client: the idempotent producer with bounded delivery (:func:`franz_ivan.publish.producer_settings`),
-  the drain's consumer settings (:func:`franz_ivan.drain.consumer_settings`), and a connection test
+  the drain's consumer settings (:func:`franz_ivan.kafka_topics.consumer_settings`), and a connection test
   bounded in time that names the TLS problem.
 """
 
@@ -146,6 +146,6 @@ class PricesConsumerHook(PricesKafkaHook, KafkaConsumerHook):
         self.topics: list[str] = []
 
     def client_settings(self) -> dict[str, Any]:
-        from franz_ivan.drain import consumer_settings
+        from franz_ivan.kafka_topics import consumer_settings
 
         return consumer_settings(self.consumer_group)

@@ -49,7 +49,7 @@ def load_settings() -> dict[str, Any]:
 
     from franz_ivan.clients import connect_postgres
     from franz_ivan.markets import parse_markets
-    from franz_ivan.settings import DEFAULT_MARKETS, MARKETS_VARIABLE, topic
+    from franz_ivan.settings import DEFAULT_MARKETS, MARKETS_VARIABLE, settings
 
     config = parse_config(Variable.get(QUALITY_VARIABLE, default=None))
     markets = parse_markets(Variable.get(MARKETS_VARIABLE, default=json.dumps(DEFAULT_MARKETS)))
@@ -58,7 +58,7 @@ def load_settings() -> dict[str, Any]:
     return {
         "config": config.as_json(),
         "markets": [market.key for market in markets],
-        "topic": topic(),
+        "topic": settings().topic,
         "dead_letters_max": config.dead_letters_max,
     }
 
@@ -83,9 +83,9 @@ def _judge(
 
 
 def _pending_events(topic: str) -> dict[int, int]:
-    from franz_ivan.triggers import pending_now
+    from franz_ivan.pending import PendingQuery
 
-    return pending_now(topic, CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID)
+    return PendingQuery(topic, CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID).pending_now()
 
 
 def run_check(check: str, settings: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, int]:

@@ -11,7 +11,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol
 
 from franz_ivan.events import EventError, Market, parse_decimal
-from franz_ivan.settings import env_float
+from franz_ivan.settings import settings
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     import requests
 
 CONNECT_TIMEOUT_SECONDS: Final = 5.0
-READ_TIMEOUT_SECONDS: Final = 10.0
 USER_AGENT: Final = "franz-ivan/0.1 (+https://github.com/franz-ivan)"
 
 RATE_LIMIT_STATUSES: Final = frozenset({429, 418})
@@ -101,11 +100,6 @@ class PriceSource(Protocol):
     def fetch(self, session: requests.Session, endpoint: Endpoint, market: Market) -> Quote: ...
 
 
-def read_timeout_seconds() -> float:
-    """How long one answer may take (``CRYPTO_PRICES_SOURCE_TIMEOUT``, default 10 s)."""
-    return env_float("CRYPTO_PRICES_SOURCE_TIMEOUT", READ_TIMEOUT_SECONDS)
-
-
 def get(
     session: requests.Session,
     endpoint: Endpoint,
@@ -114,8 +108,8 @@ def get(
     params: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> requests.Response:
-    """``GET {base_url}{path}`` with bounded connect and read timeouts."""
-    read_timeout = read_timeout_seconds()
+    """``GET {base_url}{path}`` with bounded connect and read timeouts (``CRYPTO_PRICES_SOURCE_TIMEOUT``)."""
+    read_timeout = settings().source_timeout_seconds
     return session.get(
         endpoint.base_url.rstrip("/") + path,
         params=params,

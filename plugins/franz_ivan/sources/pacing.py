@@ -18,16 +18,15 @@ All fetches of one source in one task share one :class:`SourcePacer`:
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Final, Protocol, TypeVar
 
-from franz_ivan.settings import env_float
+from franz_ivan.settings import allowance_floor_env
 from franz_ivan.sources.base import Allowance, RateLimitedError, SourceError
 
 if TYPE_CHECKING:
@@ -47,44 +46,16 @@ AnswerT = TypeVar("AnswerT", bound=Answer)
 
 MAX_BACKOFF_SECONDS: Final = 30.0
 RETRY_AFTER_JITTER: Final = 0.1
-DEFAULT_ALLOWANCE_FLOORS: Final = {"cryptowatch": Decimal("0.5"), "binance": Decimal("600")}
-"""Cryptowatch: free credits (10 a day, 0.005 a call). Binance: request weight (6000 a minute)."""
-
-
-def floor_variable(source: str) -> str:
-    return f"CRYPTO_PRICES_{source.upper()}_ALLOWANCE_FLOOR"
-
-
-def allowance_floor(source: str) -> Decimal:
-    """Least allowance ``source`` must have left to be asked (``CRYPTO_PRICES_<SOURCE>_ALLOWANCE_FLOOR``)."""
-    name = floor_variable(source)
-    raw = os.environ.get(name)
-    if not raw:
-        return DEFAULT_ALLOWANCE_FLOORS.get(source, Decimal(0))
-    try:
-        floor = Decimal(raw.strip())
-    except InvalidOperation:
-        raise ValueError(f"environment variable {name}={raw!r} is not a number") from None
-    if not floor.is_finite() or floor < 0:
-        raise ValueError(f"environment variable {name}={raw!r} must be zero or more")
-    return floor
 
 
 @dataclass(frozen=True, slots=True)
 class PacingSettings:
-    """Bounds on asking one source: attempts per market, first backoff, total time for fetching."""
+    """Bounds on asking one source: attempts per market, first backoff, total time for fetching
+    (from the environment: :meth:`franz_ivan.settings.Settings.pacing`)."""
 
     attempts: int
     backoff_base: float
     budget: float
-
-    @classmethod
-    def from_env(cls) -> PacingSettings:
-        return cls(
-            attempts=int(env_float("CRYPTO_PRICES_FETCH_ATTEMPTS", 4)),
-            backoff_base=env_float("CRYPTO_PRICES_BACKOFF_BASE", 1.0),
-            budget=env_float("CRYPTO_PRICES_FETCH_BUDGET", 45.0),
-        )
 
 
 class SourcePacer:
@@ -134,7 +105,7 @@ class SourcePacer:
             return None
         return (
             f"{self.source} reports {left} allowance left, below the floor of {self.floor} "
-            f"({floor_variable(self.source)})"
+            f"({allowance_floor_env(self.source)})"
         )
 
     def delay(self, error: RateLimitedError, attempt: int) -> float:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse
 
-from franz_ivan.settings import CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID, topic
+from franz_ivan.settings import CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID, settings
 from franz_ivan.ui import page_data
 from franz_ivan.ui.page_params import ParameterError, parse_pair, parse_range, refuse_unknown
 
@@ -74,7 +74,7 @@ def checked_params(request: Request, allowed: tuple[str, ...]) -> dict[str, str]
 def answer(produce: Callable[[], dict[str, Any]]) -> JSONResponse:
     """Run ``produce`` and turn the errors the page can explain into 4xx/5xx naming the problem."""
     from franz_ivan.clients import CredentialsError
-    from franz_ivan.drain import DrainError
+    from franz_ivan.kafka_topics import DrainError
 
     try:
         body = produce()
@@ -110,7 +110,7 @@ def prices(pair: str, range_name: str) -> dict[str, Any]:
 
 def lag() -> dict[str, Any]:
     with read_only_connection() as conn:
-        return page_data.consumer_lag(conn, KAFKA_CONN_ID, topic(), CONSUMER_GROUP)
+        return page_data.consumer_lag(conn, KAFKA_CONN_ID, settings().topic, CONSUMER_GROUP)
 
 
 def create_app() -> FastAPI:
