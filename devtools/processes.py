@@ -157,10 +157,6 @@ def end_processes(processes: Sequence[psutil.Process], grace: float) -> None:
 
 def guard(command: Sequence[str], parent: int) -> int:
     """Run ``command`` until it exits, its group is told to stop, or process ``parent`` dies."""
-    _prctl(PR_SET_CHILD_SUBREAPER, 1)
-    _prctl(PR_SET_PDEATHSIG, PARENT_DIED)
-    if os.getppid() != parent:  # the starter died before the death signal was armed
-        return 1
     stopping: list[int] = []
 
     def on_stop(signum: int, _frame: object) -> None:
@@ -172,7 +168,11 @@ def guard(command: Sequence[str], parent: int) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, on_stop)
-    signal.signal(PARENT_DIED, on_parent_thread_died)
+    signal.signal(PARENT_DIED, on_parent_thread_died)  # before arming it: its default action kills
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    _prctl(PR_SET_PDEATHSIG, PARENT_DIED)
+    if os.getppid() != parent or stopping:  # the starter died, or asked to stop, before the start
+        return 1
     child = subprocess.Popen(list(command))  # stays in the guard's group: a group signal reaches both
     while child.poll() is None and not stopping:
         time.sleep(0.1)
