@@ -18,7 +18,7 @@ install: $(STAMP)
 
 ## Start Tansu, use the local PostgreSQL and price API, run both DAGs once, print the rows stored.
 demo: $(STAMP)
-	$(BIN)/python -m devtools.local_stack
+	$(BIN)/python -m devtools.demo
 
 ## Offline: fill an hour from the local price API's candle history, print the rows and the gap finder's view.
 backfill-demo: $(STAMP)

@@ -162,36 +162,12 @@ def partition_of(index: int, partitions: int) -> int:
 
 def preload(broker: Broker, topic: str, events: int, partitions: int) -> None:
     """Create ``topic`` and fill it with ``events`` benchmark events, all acknowledged."""
-    from confluent_kafka import Producer
-
-    from franz_ivan.publish import ensure_topic
+    from franz_ivan.publish import ensure_topic, produce
 
     config = {"bootstrap.servers": broker.bootstrap}
     ensure_topic(config, topic, partitions, timeout=30)
-    producer = Producer({**config, "linger.ms": 50, "batch.size": 1_000_000, "acks": "all"})
-    failures: list[str] = []
-
-    def on_delivery(error: Any, _message: Any) -> None:
-        if error is not None:
-            failures.append(str(error))
-
-    for index in range(events):
-        event = bench_event(index)
-        while True:
-            try:
-                producer.produce(
-                    topic,
-                    key=event.market.key.encode(),
-                    value=encode(event),
-                    partition=partition_of(index, partitions),
-                    on_delivery=on_delivery,
-                )
-                break
-            except BufferError:
-                producer.poll(0.1)
-        producer.poll(0)
-    if producer.flush(120) or failures:
-        raise RuntimeError(f"preloading {topic} failed: {failures[:3]}")
+    messages = ((event.market.key.encode(), encode(event)) for event in map(bench_event, range(events)))
+    produce(config, topic, messages, timeout=115, partition_of=lambda index: partition_of(index, partitions))
 
 
 def run_worker(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> dict[str, Any]:

@@ -55,6 +55,7 @@ PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 if str(PLUGINS) not in sys.path:
     sys.path.append(str(PLUGINS))
 
+from devtools.tls import write_private  # noqa: E402
 from franz_ivan.hooks.checks import CONNECTION_TYPE, INLINE_PEM_SETTINGS  # noqa: E402
 from franz_ivan.settings import KAFKA_CONN_ID, POSTGRES_CONN_ID  # noqa: E402
 
@@ -225,14 +226,6 @@ def render(connections: dict[str, dict[str, Any]], output_format: str, secret_na
         "stringData": variables,
     }
     return json.dumps(secret, indent=2) + "\n"
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` (replacing it) readable by its owner only: it holds secrets."""
-    path.unlink(missing_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as file:
-        file.write(text)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -15,7 +15,8 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-from devtools.local_stack import ROOT, VENV_BIN, drop_database, local_postgres, print_rows, running_stack
+from devtools.demo import print_rows
+from devtools.local_stack import ROOT, VENV_BIN, drop_database, local_postgres, running_stack
 
 DATABASE = "crypto_prices_backfill_demo"
 MARKETS = ["kraken:btcusd", "coinbase:btcusd", "binance:btcusdt", "bitstamp:ethusd", "coinbase-pro:btcusd"]

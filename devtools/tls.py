@@ -4,8 +4,7 @@
   already-expired ones, so the tests can show what a wrong or stale credential does.
 - :func:`tls_terminator` puts ``socat`` in front of a plain TCP port (the Tansu broker): TLS with
   the given server certificate, and client certificates signed by the CA *required*, like Aiven.
-- :func:`throwaway_postgres` makes a private PostgreSQL cluster (``initdb`` in a temporary folder)
-  with ``ssl=on`` and the ``pg_hba.conf`` lines given, on a free loopback port.
+- :mod:`devtools.pg_cluster` makes the TLS PostgreSQL from the credentials issued here.
 
 Everything started is stopped and every file written is removed when the context ends.
 """
@@ -17,9 +16,6 @@ import ipaddress
 import os
 import pwd
 import shutil
-import signal
-import subprocess
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,10 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from devtools.local_stack import Broker, StackError, free_port, start_broker, wait_for_port
-
-POSTGRES_BIN = Path(os.environ.get("POSTGRES_BIN", "/usr/lib/postgresql/15/bin"))
-POSTGRES_OS_USER = "postgres"
-"""initdb refuses to run as root; as root, the cluster is made and run as this user."""
+from devtools.processes import running_service
 
 
 class ToolMissingError(StackError):
@@ -153,7 +146,11 @@ def _general_name(host: str) -> Any:
 
 
 def write_private(path: Path, text: str, owner: str | None = None) -> Path:
-    """Write ``text`` to a new file readable by its owner only (``owner``: chown to that OS user)."""
+    """Write ``text`` to ``path`` (replacing it) readable by its owner only: it holds secrets.
+
+    ``owner``: chown the file to that OS user.
+    """
+    path.unlink(missing_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as file:
         file.write(text)
@@ -169,30 +166,6 @@ def require_binary(name: str, package: str) -> str:
     if path is None:
         raise ToolMissingError(f"{name} is not installed (apt-get install {package})")
     return path
-
-
-def _signal(process: subprocess.Popen[Any], signal_number: int) -> None:
-    """Signal ``process`` and, if it leads its own session (``start_new_session``), its children too."""
-    try:
-        if os.getpgid(process.pid) == process.pid:
-            os.killpg(process.pid, signal_number)
-        else:
-            process.send_signal(signal_number)
-    except ProcessLookupError:
-        pass
-
-
-def stop_processes(*processes: subprocess.Popen[Any]) -> None:
-    """Ask each process (with its children) to stop, all at once; kill what still runs 5 s later."""
-    for process in processes:
-        if process.poll() is None:
-            _signal(process, signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            _signal(process, signal.SIGKILL)
-            process.wait()
 
 
 @dataclass(frozen=True)
@@ -233,20 +206,14 @@ def tls_terminator(
         f"OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,"
         f"cert={certificate},key={key},cafile={client_ca},verify=1"
     )
-    with (directory / f"terminator-{port}.log").open("ab") as log:
-        process = subprocess.Popen(
-            [socat, "-d", listen, f"TCP:127.0.0.1:{target_port}"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_for_port("127.0.0.1", port, 10, "socat (TLS terminator)")
-        yield TlsEndpoint(host, port)
-    finally:
-        stop_processes(process)
-        for path in (certificate, key, client_ca):
-            path.unlink(missing_ok=True)
+    command = [socat, "-d", listen, f"TCP:127.0.0.1:{target_port}"]
+    with running_service("socat", command, directory / f"terminator-{port}.log"):
+        try:
+            wait_for_port("127.0.0.1", port, 10, "socat (TLS terminator)")
+            yield TlsEndpoint(host, port)
+        finally:
+            for path in (certificate, key, client_ca):
+                path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -272,79 +239,6 @@ def tls_broker(ca: CertificateAuthority, directory: Path) -> Iterator[TlsBroker]
             yield TlsBroker(endpoint, broker)
     finally:
         broker.stop()
-
-
-@dataclass(frozen=True)
-class PostgresCluster:
-    """A throwaway cluster: TLS on ``host:port``; superuser ``postgres`` on the socket in ``socket_dir``."""
-
-    host: str
-    port: int
-    socket_dir: Path
-
-    def admin(self, database: str = "postgres") -> Any:
-        """A superuser connection over the Unix socket (no TLS), autocommit on."""
-        import psycopg
-
-        return psycopg.connect(
-            host=str(self.socket_dir), port=self.port, user="postgres", dbname=database, autocommit=True
-        )
-
-
-def _as_cluster_owner(command: list[str]) -> list[str]:
-    if os.geteuid() == 0:
-        return ["runuser", "-u", POSTGRES_OS_USER, "--", *command]
-    return command
-
-
-@contextmanager
-def throwaway_postgres(
-    server: Credentials, client_ca_pem: str, hba_lines: Sequence[str], *, host: str = "localhost"
-) -> Iterator[PostgresCluster]:
-    """A new PostgreSQL cluster with ``ssl=on`` and only ``hba_lines`` for TCP clients.
-
-    Its server certificate is ``server``; client certificates are checked against ``client_ca_pem``.
-    """
-    initdb = POSTGRES_BIN / "initdb"
-    if not initdb.exists():
-        raise ToolMissingError(f"{initdb} is missing (apt-get install postgresql-15, or set POSTGRES_BIN)")
-    owner = POSTGRES_OS_USER if os.geteuid() == 0 else None
-    base = Path(tempfile.mkdtemp(prefix="franz-ivan-pg-"))
-    try:
-        if owner is not None:
-            account = pwd.getpwnam(owner)
-            os.chown(base, account.pw_uid, account.pw_gid)
-        data = base / "data"
-        _run(_as_cluster_owner([str(initdb), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync"]))
-        write_private(data / "server.crt", server.certificate_pem, owner)
-        write_private(data / "server.key", server.key_pem, owner)
-        write_private(data / "client-ca.crt", client_ca_pem, owner)
-        port = free_port()
-        with (data / "postgresql.conf").open("a") as conf:
-            conf.write(
-                f"port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{base}'\n"
-                "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n"
-                "ssl_ca_file = 'client-ca.crt'\nfsync = off\nmax_connections = 30\n"
-            )
-        hba = ["local all all trust", *hba_lines]
-        (data / "pg_hba.conf").write_text("".join(f"{line}\n" for line in hba))
-        pg_ctl = [str(POSTGRES_BIN / "pg_ctl"), "-D", str(data)]
-        _run(_as_cluster_owner([*pg_ctl, "-l", str(base / "server.log"), "-w", "-t", "30", "start"]))
-        try:
-            yield PostgresCluster(host, port, base)
-        finally:
-            _run(_as_cluster_owner([*pg_ctl, "-m", "immediate", "-w", "-t", "30", "stop"]))
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def _run(command: list[str]) -> None:
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-    if completed.returncode != 0:
-        raise StackError(
-            f"{' '.join(command)} exited {completed.returncode}: {completed.stdout[-2000:]}"
-            f"{completed.stderr[-2000:]}"
-        )
 
 
 def kafka_tls_extra(endpoint: TlsEndpoint, ca_pem: str, client: Credentials | None) -> dict[str, Any]:

@@ -8,24 +8,21 @@ simple auth manager and the same admin user and password file as ``make up``.
 from __future__ import annotations
 
 import secrets
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from devtools.local_stack import Stack, free_port, wait_for_port
-from devtools.up import (
+from devtools.airflow_api import AirflowApi
+from devtools.airflow_services import (
     ADMIN,
     SIMPLE_AUTH_MANAGER,
-    AirflowApi,
-    Service,
     admin_password,
+    airflow_components,
     passwords_file,
-    start_service,
-    wait_until,
 )
+from devtools.local_stack import Stack, free_port, wait_for_port, wait_until
+from devtools.processes import Service
 
 STARTUP_SECONDS = 240.0
 PAGE_PREFIX = "/crypto-prices"
@@ -76,14 +73,8 @@ def ui_api_server(stack: Stack, port: int | None = None) -> Iterator[UiServer]:
     """Start ``airflow api-server`` for ``stack`` (metadata already migrated); stop it when the block ends."""
     port = port or free_port()
     password = admin_password(stack.airflow_home)
-    airflow_bin = str(Path(sys.executable).parent / "airflow")
-    service = start_service(
-        "api-server",
-        [airflow_bin, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        api_server_env(stack),
-        stack.airflow_home / "logs",
-    )
-    try:
+    command = ["api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    with airflow_components([command], api_server_env(stack), stack.airflow_home / "logs") as (service,):
         url = f"http://127.0.0.1:{port}"
         wait_for_port("127.0.0.1", port, STARTUP_SECONDS, "the api-server")
         api = AirflowApi(url, ADMIN, password)
@@ -95,5 +86,3 @@ def ui_api_server(stack: Stack, port: int | None = None) -> Iterator[UiServer]:
 
         wait_until(healthy, STARTUP_SECONDS, f"the api-server at {url} to answer")
         yield UiServer(url, password, service, api)
-    finally:
-        service.stop()

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 import pytest
 
-from devtools.faults import DrainTarget, Feed, StoredState, make_feed, produce, stored_state
+from devtools.faults import DrainTarget, Feed, StoredState, make_feed, stored_state
 from devtools.local_stack import ROOT, Postgres
 from franz_ivan.event_fields import event_id_for
 from franz_ivan.events import AllowanceEvent, Event, Market, PriceEvent
+from franz_ivan.publish import produce
 from franz_ivan.store import Located
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ def produce_feed(target: DrainTarget, count: int, *, run: str, **shape: int) -> 
     """``count`` messages made by :func:`devtools.faults.make_feed` (``shape``: its options), produced
     to the target's topic."""
     feed = make_feed(count, run=run, **shape)
-    produce(target.bootstrap, target.topic, feed.messages)
+    produce({"bootstrap.servers": target.bootstrap}, target.topic, feed.messages)
     return feed
 
 
@@ -214,7 +215,7 @@ def browser_page(
 
 def sign_in(page: Page, url: str, password: str) -> None:
     """Open ``url`` and sign in on Airflow's login form as the admin user."""
-    from devtools.up import ADMIN
+    from devtools.airflow_services import ADMIN
 
     page.goto(url)
     page.get_by_label("Username").fill(ADMIN)

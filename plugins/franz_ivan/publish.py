@@ -9,7 +9,7 @@ librdkafka's own resends never duplicate a message, and every wait is bounded.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from franz_ivan.events import Event, encode
@@ -63,8 +63,19 @@ def ensure_topic(config: dict[str, Any], topic: str, partitions: int, timeout: f
             raise PublishError(f"cannot create topic {topic!r}: {error}") from None
 
 
-def publish(config: dict[str, Any], topic: str, events: Sequence[tuple[str, Event]], timeout: float) -> None:
-    """Send ``(key, event)`` pairs to ``topic``; return only when the broker acknowledged them all."""
+def produce(
+    config: dict[str, Any],
+    topic: str,
+    messages: Iterable[tuple[bytes | None, bytes | None]],
+    timeout: float = 60.0,
+    *,
+    partition_of: Callable[[int], int] | None = None,
+) -> list[Message]:
+    """Send ``(key, value)`` messages to ``topic`` in order; return them once the broker acknowledged all.
+
+    A full local queue is waited out, not failed. ``partition_of`` maps a message's index to its
+    partition (default: by key). Raises :class:`PublishError` saying how many were acknowledged.
+    """
     from franz_ivan.hooks.kafka import PricesProducerHook
 
     failures: list[str] = []
@@ -77,15 +88,30 @@ def publish(config: dict[str, Any], topic: str, events: Sequence[tuple[str, Even
             acknowledged.append(message)
 
     producer = PricesProducerHook(config=config, delivery_timeout=timeout).get_conn
-    for key, event in events:
-        producer.produce(topic, key=key.encode(), value=encode(event), on_delivery=on_delivery)
+    sent = 0
+    for index, (key, value) in enumerate(messages):
+        placement = {} if partition_of is None else {"partition": partition_of(index)}
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value, on_delivery=on_delivery, **placement)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+        sent += 1
     unreported = producer.flush(timeout + 5)
     if failures or unreported:
         raise PublishError(
             f"the broker at {config.get('bootstrap.servers')} acknowledged {len(acknowledged)} of "
-            f"{len(events)} events to topic {topic!r}"
+            f"{sent} events to topic {topic!r}"
             + (f"; failed: {'; '.join(failures)}" if failures else "")
             + (f"; {unreported} unreported after {timeout + 5:g} s" if unreported else "")
         )
-    for message in acknowledged:
+    return acknowledged
+
+
+def publish(config: dict[str, Any], topic: str, events: Sequence[tuple[str, Event]], timeout: float) -> None:
+    """Send ``(key, event)`` pairs to ``topic``; return only when the broker acknowledged them all."""
+    messages = ((key.encode(), encode(event)) for key, event in events)
+    for message in produce(config, topic, messages, timeout):
         log.info("Published %s to %s[%d]@%d", message.key(), topic, message.partition(), message.offset())

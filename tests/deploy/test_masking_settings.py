@@ -94,19 +94,19 @@ def test_demo_and_tests_and_make_up_set_both(tmp_path: Path) -> None:
     """``make demo`` and every test run Airflow with ``Stack.airflow_env()``; ``make up`` adds to it."""
     import subprocess
 
-    from devtools.up import services_env
+    from devtools.airflow_services import services_env
 
     idle = subprocess.Popen(["sleep", "0"])
     idle.wait()
     postgres = Postgres("127.0.0.1", 5432, "postgres", "unused")
-    stack = Stack(Broker(9, idle, tmp_path / "tansu.log"), postgres, "http://unused", tmp_path)
+    stack = Stack(Broker("tansu", idle, tmp_path / "tansu.log", 9), postgres, "http://unused", tmp_path)
     assert masking_of(stack.airflow_env()) == MASKING, "make demo / the tests"
     up = services_env(stack, 8080)
     try:
         assert masking_of(up) == MASKING, "make up"
     finally:
+        from devtools.airflow_services import metadata_database
         from devtools.local_stack import drop_database, local_postgres
-        from devtools.up import metadata_database
 
         database = metadata_database(tmp_path)
         drop_database(local_postgres(database), database)

@@ -19,22 +19,18 @@ from urllib.parse import unquote
 
 import pytest
 
-from devtools.local_stack import drop_database, free_port, running_stack
-from devtools.price_api import PriceApiServer, serve
-from devtools.up import (
+from devtools.airflow_services import (
     ADMIN,
     CONSUMER,
     PRODUCER,
     QUALITY,
     Airflow,
-    TopicEvent,
     airflow_services,
-    create_topic,
     metadata_database,
-    stored_event_ids,
-    wait_until,
-    wait_until_drained,
 )
+from devtools.freshness import TopicEvent, stored_event_ids, wait_until_drained
+from devtools.local_stack import drop_database, free_port, running_stack, wait_until
+from devtools.price_api import PriceApiServer, serve
 from tests.helpers import ARTIFACTS, browser_page, sign_in
 
 pytestmark = [pytest.mark.e2e]
@@ -57,7 +53,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     home = tmp_path_factory.mktemp("airflow_up")
     with serve() as price_api, running_stack(home, database, price_api.url, MARKETS) as stack:
         try:
-            create_topic(stack)
+            stack.create_topic()
             with airflow_services(stack, free_port()) as airflow:
                 yield Live(airflow, price_api)
         finally:

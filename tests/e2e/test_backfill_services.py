@@ -20,19 +20,10 @@ from typing import Any
 import pytest
 from psycopg import sql
 
-from devtools.local_stack import drop_database, free_port, running_stack
+from devtools.airflow_services import PRODUCER, Airflow, airflow_services, metadata_database, services_env
+from devtools.freshness import topic_events, wait_until_drained
+from devtools.local_stack import drop_database, free_port, running_stack, wait_until
 from devtools.price_api import EMPTY_EVERY, PriceApiServer, serve
-from devtools.up import (
-    PRODUCER,
-    Airflow,
-    airflow_services,
-    create_topic,
-    metadata_database,
-    services_env,
-    topic_events,
-    wait_until,
-    wait_until_drained,
-)
 from tests.helpers import BACKFILL_MARKETS, BACKFILL_TABLES
 
 pytestmark = [pytest.mark.e2e]
@@ -51,7 +42,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Airflow, Pr
         patch.setenv("CRYPTO_PRICES_PRODUCER_SCHEDULE", "0 * * * *")
         with serve() as price_api, running_stack(home, database, price_api.url, BACKFILL_MARKETS) as stack:
             try:
-                create_topic(stack)
+                stack.create_topic()
                 with airflow_services(stack, free_port()) as airflow:
                     yield airflow, price_api
             finally:

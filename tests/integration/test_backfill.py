@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from psycopg import sql
 
+from devtools.freshness import topic_events
 from devtools.local_stack import Stack
 from devtools.price_api import EMPTY_EVERY, PriceApiServer, candle_at
-from devtools.up import topic_events
 from franz_ivan.event_fields import event_id_for
 from franz_ivan.events import Candle, Market, PriceEvent
 from franz_ivan.gaps import Gap, backfill_command, find_gaps, report, retention_gaps

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from devtools.faults import Feed, create_topic, make_feed, produce, stored_state
+from devtools.faults import Feed, make_feed, stored_state
 from devtools.local_stack import Broker
 from franz_ivan.drain import Drain, DrainLimits
 from franz_ivan.drain_runner import open_drain
+from franz_ivan.publish import ensure_topic, produce
 from franz_ivan.store import Batch, BatchCounts, PriceStore
 
 pytestmark = pytest.mark.integration
@@ -55,11 +56,12 @@ def loaded_drain(
 ) -> Iterator[tuple[Drain, RecordingStore, Feed]]:
     """A drain of ``topic`` (three partitions, 1,000 messages of ``run``) into a :class:`RecordingStore`
     that fails write ``fail_on``."""
-    create_topic(broker.bootstrap, topic, 3)
+    config = {"bootstrap.servers": broker.bootstrap}
+    ensure_topic(config, topic, 3, timeout=30)
     feed = make_feed(1000, run=run, resend_every=40, malformed_every=97)
-    produce(broker.bootstrap, topic, feed.messages)
+    produce(config, topic, feed.messages)
     with open_drain(
-        {"bootstrap.servers": broker.bootstrap},
+        config,
         database.connect,
         topic,
         GROUP,

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from devtools.faults import DrainTarget, create_topic, make_feed, produce, stored_state
+from devtools.faults import DrainTarget, make_feed, stored_state
 from devtools.local_stack import Stack
+from franz_ivan.publish import ensure_topic, produce
 from tests.helpers import PARTITIONS, assert_exactly_once
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -29,9 +30,11 @@ def drain_instances(stack: Stack) -> list[tuple[int, str]]:
 def test_the_consumer_maps_one_drain_per_partition_group_and_stores_every_event_once(
     airflow_stack: Stack, pg: Any, min_group_events: str, drains: int
 ) -> None:
-    create_topic(airflow_stack.broker.bootstrap, airflow_stack.topic, PARTITIONS)
+    ensure_topic(
+        {"bootstrap.servers": airflow_stack.broker.bootstrap}, airflow_stack.topic, PARTITIONS, timeout=30
+    )
     feed = make_feed(900, run=f"mapped-dag-{drains}", resend_every=40, malformed_every=97)
-    produce(airflow_stack.broker.bootstrap, airflow_stack.topic, feed.messages)
+    produce({"bootstrap.servers": airflow_stack.broker.bootstrap}, airflow_stack.topic, feed.messages)
 
     airflow_stack.airflow(
         "dags", "test", "crypto_prices_consumer", "--conf", json.dumps({"max_wait_seconds": 20}),

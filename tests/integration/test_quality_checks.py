@@ -185,14 +185,15 @@ def test_consumer_lag_is_measured_on_the_real_topic_and_clears_after_a_drain(
 ) -> None:
     from confluent_kafka import Consumer
 
-    from devtools.faults import DrainTarget, create_topic, drain_once, make_feed, produce
+    from devtools.faults import DrainTarget, drain_once, make_feed
     from franz_ivan.drain import DrainLimits
     from franz_ivan.kafka_topics import consumer_settings
     from franz_ivan.pending import pending_events
+    from franz_ivan.publish import ensure_topic, produce
     from franz_ivan.store import PriceStore
 
     group = "crypto_prices_consumer"
-    create_topic(broker.bootstrap, topic, 2)
+    ensure_topic({"bootstrap.servers": broker.bootstrap}, topic, 2, timeout=30)
     prepare_tables(pg)
     config = parse_config('{"consumer_lag_max_events": 0}')
     consumer = Consumer({"bootstrap.servers": broker.bootstrap, **consumer_settings(group)})
@@ -205,9 +206,9 @@ def test_consumer_lag_is_measured_on_the_real_topic_and_clears_after_a_drain(
         return result
 
     try:
-        produce(broker.bootstrap, topic, make_feed(40, run="lag-1").messages)
+        produce({"bootstrap.servers": broker.bootstrap}, topic, make_feed(40, run="lag-1").messages)
         first = lag_check()
-        produce(broker.bootstrap, topic, make_feed(40, run="lag-2").messages)
+        produce({"bootstrap.servers": broker.bootstrap}, topic, make_feed(40, run="lag-2").messages)
         second = lag_check()
         target = DrainTarget(
             broker.bootstrap,

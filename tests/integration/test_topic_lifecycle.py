@@ -21,12 +21,13 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from psycopg import sql
 
-from devtools.faults import create_topic, make_feed, produce, recreate_topic, stored_state
+from devtools.faults import make_feed, recreate_topic, stored_state
 from devtools.local_stack import Broker, Postgres
 from franz_ivan.drain import DrainLimits
 from franz_ivan.drain_runner import run_drain
 from franz_ivan.kafka_topics import TopicMissingError
 from franz_ivan.pending import PendingQuery, PendingWatcher
+from franz_ivan.publish import ensure_topic, produce
 from franz_ivan.settings import settings
 from franz_ivan.store import PriceStore
 from franz_ivan.topic_lifecycle import LogBounds, Reason, StoredPosition, TopicIdentity, decide, fetched_ends
@@ -63,7 +64,7 @@ def test_tansu_gives_a_topic_id_that_changes_when_the_topic_is_re_created(
     identity = TopicIdentity(kafka)
     with pytest.raises(TopicMissingError, match="does not exist"):
         identity.topic_id(topic)
-    create_topic(kafka["bootstrap.servers"], topic, 2)
+    ensure_topic({"bootstrap.servers": kafka["bootstrap.servers"]}, topic, 2, timeout=30)
     first = identity.topic_id(topic)
     assert first
     assert first == identity.topic_id(topic)
@@ -77,9 +78,9 @@ def test_tansu_gives_a_topic_id_that_changes_when_the_topic_is_re_created(
 def test_a_fetch_reports_the_true_end_where_list_offsets_lags(
     kafka: dict[str, Any], consumer: Consumer, topic: str
 ) -> None:
-    create_topic(kafka["bootstrap.servers"], topic, 1)
+    ensure_topic({"bootstrap.servers": kafka["bootstrap.servers"]}, topic, 1, timeout=30)
     feed = make_feed(200, run="true-end", pairs=["btcusd"])
-    produce(kafka["bootstrap.servers"], topic, feed.messages)
+    produce({"bootstrap.servers": kafka["bootstrap.servers"]}, topic, feed.messages)
     low, listed_high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
     assert fetched_ends(consumer, topic, {0: 150}) == {0: 200}
     assert fetched_ends(consumer, topic, {0: 500}) == {0: 200}
@@ -87,7 +88,11 @@ def test_a_fetch_reports_the_true_end_where_list_offsets_lags(
     print(f"200 events: ListOffsets says the log ends at {listed_high}, a fetch says 200")
 
     # The same consumer asked again after the log grew: not the watermark of its earlier fetch.
-    produce(kafka["bootstrap.servers"], topic, make_feed(100, run="more", pairs=["btcusd"]).messages)
+    produce(
+        {"bootstrap.servers": kafka["bootstrap.servers"]},
+        topic,
+        make_feed(100, run="more", pairs=["btcusd"]).messages,
+    )
     assert fetched_ends(consumer, topic, {0: 500}) == {0: 300}
     assert fetched_ends(consumer, topic, {0: 300}) == {0: 300}
 
@@ -99,9 +104,9 @@ def test_a_retention_gap_is_recorded_with_the_position_it_moves_and_the_drain_go
     topic: str,
     connect: Connect,
 ) -> None:
-    create_topic(kafka["bootstrap.servers"], topic, 1)
+    ensure_topic({"bootstrap.servers": kafka["bootstrap.servers"]}, topic, 1, timeout=30)
     feed = make_feed(30, run="retention", pairs=["btcusd"], allowance_every=0)
-    produce(kafka["bootstrap.servers"], topic, feed.messages)
+    produce({"bootstrap.servers": kafka["bootstrap.servers"]}, topic, feed.messages)
     topic_id = TopicIdentity(kafka).topic_id(topic)
     store = PriceStore(pg, topic, GROUP)
     store.prepare()
@@ -181,9 +186,9 @@ def test_the_watcher_needs_only_select_on_the_positions_and_the_drain_only_its_s
 ) -> None:
     drain_role, watcher_role = roles
     bootstrap = kafka["bootstrap.servers"]
-    create_topic(bootstrap, topic, 3)
+    ensure_topic({"bootstrap.servers": bootstrap}, topic, 3, timeout=30)
     first = make_feed(60, run="grants-1")
-    produce(bootstrap, topic, first.messages)
+    produce({"bootstrap.servers": bootstrap}, topic, first.messages)
 
     # Nothing stored yet, no table at all: the watcher counts the whole log and creates nothing.
     assert sum(watch(connect, watcher_role, topic).values()) > 0
@@ -204,7 +209,7 @@ def test_the_watcher_needs_only_select_on_the_positions_and_the_drain_only_its_s
     # Re-created with fewer events than stored: the watcher reports them, the drain re-reads.
     recreate_topic(bootstrap, topic, 3)
     second = make_feed(12, run="grants-2")
-    produce(bootstrap, topic, second.messages)
+    produce({"bootstrap.servers": bootstrap}, topic, second.messages)
     pending = watch(connect, watcher_role, topic)
     assert pending
     assert all(count > 0 for count in pending.values())
@@ -230,9 +235,9 @@ def test_a_watcher_polling_across_a_re_creation_reports_the_new_log(
 ) -> None:
     """The trigger keeps one watcher for all its polls: what it learnt of the old log must not stick."""
     bootstrap = kafka["bootstrap.servers"]
-    create_topic(bootstrap, topic, 2)
+    ensure_topic({"bootstrap.servers": bootstrap}, topic, 2, timeout=30)
     first = make_feed(50, run="long-1")
-    produce(bootstrap, topic, first.messages)
+    produce({"bootstrap.servers": bootstrap}, topic, first.messages)
     connect(None)
     watcher = PendingWatcher(PendingQuery(topic, GROUP, "test_kafka", "test_postgres"))
     try:
@@ -244,7 +249,7 @@ def test_a_watcher_polling_across_a_re_creation_reports_the_new_log(
         recreate_topic(bootstrap, topic, 2)
         assert watcher.pending() == {}  # re-created, still empty: nothing to read yet
         second = make_feed(6, run="long-2")
-        produce(bootstrap, topic, second.messages)
+        produce({"bootstrap.servers": bootstrap}, topic, second.messages)
         pending = watcher.pending()
         assert pending
         assert all(count > 0 for count in pending.values())

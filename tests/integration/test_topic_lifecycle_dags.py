@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from devtools.faults import Feed, create_topic, make_feed, produce, recreate_topic, stored_state
+from devtools.faults import Feed, make_feed, recreate_topic, stored_state
 from devtools.local_stack import Stack
+from franz_ivan.publish import ensure_topic, produce
 from franz_ivan.settings import CONSUMER_GROUP
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -34,7 +35,7 @@ def consume(stack: Stack) -> str:
 
 
 def publish(stack: Stack, feed: Feed) -> None:
-    produce(stack.broker.bootstrap, stack.topic, feed.messages)
+    produce({"bootstrap.servers": stack.broker.bootstrap}, stack.topic, feed.messages)
 
 
 def assert_stored_exactly(pg: Any, stack: Stack, *feeds: Feed) -> None:
@@ -60,7 +61,7 @@ def resets(pg: Any) -> list[tuple[int, str, int | None, int]]:
 
 
 def test_re_created_then_fewer_events_than_stored_then_more(airflow_stack: Stack, pg: Any) -> None:
-    create_topic(airflow_stack.broker.bootstrap, airflow_stack.topic, 3)
+    ensure_topic({"bootstrap.servers": airflow_stack.broker.bootstrap}, airflow_stack.topic, 3, timeout=30)
     before = make_feed(60, run="before")
     publish(airflow_stack, before)
     consume(airflow_stack)
@@ -92,7 +93,7 @@ def test_re_created_and_grown_past_the_stored_position_before_any_drain(
     airflow_stack: Stack, pg: Any
 ) -> None:
     """The case the end offsets alone cannot see: only the topic id tells the logs apart."""
-    create_topic(airflow_stack.broker.bootstrap, airflow_stack.topic, 3)
+    ensure_topic({"bootstrap.servers": airflow_stack.broker.bootstrap}, airflow_stack.topic, 3, timeout=30)
     before = make_feed(30, run="before")
     publish(airflow_stack, before)
     consume(airflow_stack)
@@ -110,7 +111,7 @@ def test_re_created_and_grown_past_the_stored_position_before_any_drain(
 
 
 def test_a_stored_position_past_the_end_of_the_same_log(airflow_stack: Stack, pg: Any) -> None:
-    create_topic(airflow_stack.broker.bootstrap, airflow_stack.topic, 3)
+    ensure_topic({"bootstrap.servers": airflow_stack.broker.bootstrap}, airflow_stack.topic, 3, timeout=30)
     before = make_feed(40, run="before")
     publish(airflow_stack, before)
     consume(airflow_stack)
@@ -128,7 +129,7 @@ def test_a_stored_position_past_the_end_of_the_same_log(airflow_stack: Stack, pg
 
 
 def test_new_partitions_are_drained_from_their_beginning(airflow_stack: Stack, pg: Any) -> None:
-    create_topic(airflow_stack.broker.bootstrap, airflow_stack.topic, 2)
+    ensure_topic({"bootstrap.servers": airflow_stack.broker.bootstrap}, airflow_stack.topic, 2, timeout=30)
     before = make_feed(40, run="before")
     publish(airflow_stack, before)
     consume(airflow_stack)

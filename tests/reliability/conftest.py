@@ -8,15 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from devtools.faults import DrainTarget, Feed, PrivateCluster, create_topic, private_postgres
+from devtools.faults import DrainTarget, Feed
 from devtools.local_stack import Broker, Postgres, start_broker
+from devtools.pg_cluster import PostgresCluster, throwaway_postgres
+from franz_ivan.publish import ensure_topic
 from tests.helpers import GROUP, PARTITIONS, dsn, produce_feed
 
 
 @pytest.fixture
 def target(broker: Broker, database: Postgres, topic: str) -> DrainTarget:
     """The shared broker with a new three-partition topic, and a new database."""
-    create_topic(broker.bootstrap, topic, PARTITIONS)
+    ensure_topic({"bootstrap.servers": broker.bootstrap}, topic, PARTITIONS, timeout=30)
     return DrainTarget(broker.bootstrap, dsn(database), topic, GROUP)
 
 
@@ -36,19 +38,19 @@ def own_broker(tmp_path: Path) -> Iterator[Broker]:
 @pytest.fixture
 def loaded_target(own_broker: Broker, database: Postgres, topic: str) -> tuple[DrainTarget, Feed]:
     """The test's own broker with a new three-partition topic holding 30,000 messages, and a new database."""
-    create_topic(own_broker.bootstrap, topic, PARTITIONS)
+    ensure_topic({"bootstrap.servers": own_broker.bootstrap}, topic, PARTITIONS, timeout=30)
     target = DrainTarget(own_broker.bootstrap, dsn(database), topic, GROUP)
     return target, outage_feed(target)
 
 
 @pytest.fixture
-def crashable_target(topic: str) -> Iterator[tuple[PrivateCluster, DrainTarget, Feed]]:
+def crashable_target(topic: str) -> Iterator[tuple[PostgresCluster, DrainTarget, Feed]]:
     """A PostgreSQL cluster of the test alone (the test crashes it) and a broker whose new
     three-partition topic holds 30,000 messages."""
-    with private_postgres() as cluster:
+    with throwaway_postgres() as cluster:
         broker = start_broker(Path(cluster.data).parent / "logs")
         try:
-            create_topic(broker.bootstrap, topic, PARTITIONS)
+            ensure_topic({"bootstrap.servers": broker.bootstrap}, topic, PARTITIONS, timeout=30)
             target = DrainTarget(broker.bootstrap, cluster.dsn(), topic, GROUP)
             yield cluster, target, outage_feed(target)
         finally:

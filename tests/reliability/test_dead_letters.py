@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from devtools.faults import MALFORMED, DrainTarget, drain_once, make_feed, produce
+from devtools.faults import MALFORMED, DrainTarget, drain_once, make_feed
 from franz_ivan.drain import DrainLimits
+from franz_ivan.publish import produce
 from tests.helpers import state_of
 
 pytestmark = pytest.mark.integration
@@ -62,7 +63,7 @@ def test_every_kind_of_bad_message_is_dead_lettered_between_stored_events(
         keys[name] = key
         messages += [good.messages[index], (key, value)]
     messages.append(good.messages[-1])
-    produce(target.bootstrap, target.topic, messages)
+    produce({"bootstrap.servers": target.bootstrap}, target.topic, messages)
 
     with caplog.at_level(logging.INFO, logger="franz_ivan"):
         result = drain_once(target, LIMITS)

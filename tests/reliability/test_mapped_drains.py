@@ -16,13 +16,13 @@ from devtools.faults import (
     DrainOutcome,
     DrainTarget,
     Feed,
-    PrivateCluster,
-    frozen,
     planned_groups,
     run_mapped_drains,
     stored_state,
 )
 from devtools.local_stack import Broker
+from devtools.pg_cluster import PostgresCluster
+from devtools.processes import frozen
 from franz_ivan.drain import DrainLimits
 from franz_ivan.groups import GroupLimits
 from tests.helpers import (
@@ -117,7 +117,7 @@ def test_broker_unreachable_briefly_the_mapped_drains_wait_and_complete(
     target, feed = loaded_target
     _, running = start_mapped(target, DrainLimits(batch_size=200, stall_seconds=30, max_seconds=300))
     wait_for_stored_positions(target.dsn)
-    with frozen(own_broker.process):
+    with frozen(own_broker):
         time.sleep(4)
     outcomes = running.result(timeout=180)
     assert [o.returncode for o in outcomes] == [0] * PARTITIONS, [o.output[-2000:] for o in outcomes]
@@ -130,7 +130,7 @@ def test_broker_unreachable_too_long_the_mapped_drains_fail_and_the_next_run_com
     target, feed = loaded_target
     groups, running = start_mapped(target, OUTAGE_LIMITS)
     wait_for_stored_positions(target.dsn)
-    with frozen(own_broker.process):
+    with frozen(own_broker):
         outcomes = running.result(timeout=120)
     failed = [o for o in outcomes if o.returncode != 0]
     assert failed, "the broker stayed away longer than stall_seconds, yet every drain finished"
@@ -143,7 +143,7 @@ def test_broker_unreachable_too_long_the_mapped_drains_fail_and_the_next_run_com
 
 
 def test_postgres_restart_under_mapped_drains_fails_them_and_the_next_run_completes(
-    crashable_target: tuple[PrivateCluster, DrainTarget, Feed],
+    crashable_target: tuple[PostgresCluster, DrainTarget, Feed],
 ) -> None:
     cluster, target, feed = crashable_target
     groups, running = start_mapped(target, OUTAGE_LIMITS)

@@ -15,21 +15,19 @@ import pytest
 from devtools.faults import (
     DrainTarget,
     Feed,
-    PrivateCluster,
     drain_command,
-    frozen,
     make_feed,
     outcome,
     process_env,
-    produce,
     run_drain_process,
     stored_state,
 )
-from devtools.faults import create_topic as make_topic
 from devtools.local_stack import ROOT, Broker, start_broker
+from devtools.pg_cluster import PostgresCluster
+from devtools.processes import frozen
 from franz_ivan.drain import DrainLimits
 from franz_ivan.events import Event, decode
-from franz_ivan.publish import PublishError, ensure_topic, publish
+from franz_ivan.publish import PublishError, ensure_topic, produce, publish
 from tests.helpers import (
     GROUP,
     PARTITIONS,
@@ -56,7 +54,7 @@ def start_drain(target: DrainTarget, limits: DrainLimits = LIMITS) -> subprocess
 
 
 def test_postgres_restart_mid_drain_fails_the_drain_and_the_next_one_completes(
-    crashable_target: tuple[PrivateCluster, DrainTarget, Feed],
+    crashable_target: tuple[PostgresCluster, DrainTarget, Feed],
 ) -> None:
     cluster, target, feed = crashable_target
     drain = start_drain(target)
@@ -85,7 +83,7 @@ def test_broker_unreachable_briefly_the_drain_waits_and_completes(
     target, feed = loaded_target
     drain = start_drain(target, DrainLimits(batch_size=200, stall_seconds=30, max_seconds=300))
     wait_for_stored_positions(target.dsn)
-    with frozen(own_broker.process):
+    with frozen(own_broker):
         time.sleep(4)
     output, _ = drain.communicate(timeout=120)
     assert drain.returncode == 0, output[-3000:]
@@ -98,7 +96,7 @@ def test_broker_unreachable_too_long_the_drain_fails_within_its_bound(
     target, feed = loaded_target
     drain = start_drain(target)
     wait_for_stored_positions(target.dsn)
-    with frozen(own_broker.process):
+    with frozen(own_broker):
         # stall_seconds (8) plus one mirror timeout (5) and the last batch: well inside 90 s.
         output, _ = drain.communicate(timeout=90)
         kept = state_of(pg, target)
@@ -117,8 +115,7 @@ def test_broker_restart_loses_its_log_stored_rows_stay_and_new_events_are_found(
     target, first = loaded_target
     drain = start_drain(target)
     wait_for_stored_positions(target.dsn)
-    own_broker.process.kill()
-    own_broker.process.wait()
+    own_broker.kill()
     output, _ = drain.communicate(timeout=90)
     assert drain.returncode == 1, output[-3000:]
     kept = state_of(pg, target)
@@ -129,9 +126,9 @@ def test_broker_restart_loses_its_log_stored_rows_stay_and_new_events_are_found(
     # than the stored positions: the drain notices the shorter log and reads it from the start.
     restarted = start_broker(tmp_path / "again", port=own_broker.port)
     try:
-        make_topic(restarted.bootstrap, target.topic, PARTITIONS)
+        ensure_topic({"bootstrap.servers": restarted.bootstrap}, target.topic, PARTITIONS, timeout=30)
         second = make_feed(300, run="after-restart")
-        produce(restarted.bootstrap, target.topic, second.messages)
+        produce({"bootstrap.servers": restarted.bootstrap}, target.topic, second.messages)
         again = run_drain_process(target, LIMITS)
         assert again.returncode == 0, again.output[-3000:]
         assert "before the stored position" in again.output
@@ -148,7 +145,7 @@ def test_publish_with_the_broker_unreachable_fails_after_its_bound_and_reports_n
     config = {"bootstrap.servers": own_broker.bootstrap}
     ensure_topic(config, topic, PARTITIONS, timeout=10)
     events = events_of(make_feed(20, run="unreachable"))
-    with frozen(own_broker.process), caplog.at_level(logging.INFO, logger="franz_ivan"):
+    with frozen(own_broker), caplog.at_level(logging.INFO, logger="franz_ivan"):
         with pytest.raises(PublishError, match=r"acknowledged 0 of 20 events"):
             publish(config, topic, events, timeout=2)
         with pytest.raises(PublishError, match="did not answer within 2 s"):
@@ -167,14 +164,14 @@ def test_publish_interrupted_by_an_outage_then_retried_stores_every_event_once(
     ensure_topic(config, topic, PARTITIONS, timeout=10)
     feed = make_feed(20_000, run="interrupted-publish")
     events = events_of(feed)
-    outage = threading.Timer(0.05, own_broker.process.send_signal, args=(19,))  # SIGSTOP
+    outage = threading.Timer(0.05, own_broker.signal, args=(19,))  # SIGSTOP
     outage.start()
     try:
         with pytest.raises(PublishError, match=r"acknowledged \d+ of 20000 events"):
             publish(config, topic, events, timeout=3)
     finally:
         outage.join()
-        own_broker.process.send_signal(18)  # SIGCONT
+        own_broker.signal(18)  # SIGCONT
     publish(config, topic, events, timeout=30)  # the task's retry: same events, same ids
 
     target = DrainTarget(own_broker.bootstrap, dsn(database), topic, GROUP)

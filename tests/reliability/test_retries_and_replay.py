@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from devtools.faults import DrainTarget, drain_once, make_feed, process_env, produce
+from devtools.faults import DrainTarget, drain_once, make_feed, process_env
 from devtools.local_stack import ROOT, Postgres
 from devtools.price_api import PriceApiServer
 from franz_ivan.drain import DrainLimits
+from franz_ivan.publish import produce
 from tests.helpers import assert_exactly_once, state_of
 
 pytestmark = pytest.mark.integration
@@ -108,7 +109,7 @@ def test_replay_rebuilds_the_same_rows_and_is_idempotent(
 ) -> None:
     pairs = ["btcusd", "ethusd", "solusd"]
     feed = make_feed(3000, run="replay", pairs=pairs, resend_every=30, malformed_every=101)
-    produce(target.bootstrap, target.topic, feed.messages)
+    produce({"bootstrap.servers": target.bootstrap}, target.topic, feed.messages)
     drain_once(target, LIMITS)
     before = snapshot(pg, pairs)
     assert_exactly_once(state_of(pg, target), feed)

@@ -14,14 +14,12 @@ from collections.abc import Iterator
 import pytest
 from psycopg import sql
 
+from devtools.pg_cluster import POSTGRES_BIN, PostgresCluster, ServerTls, throwaway_postgres
 from devtools.tls import (
-    POSTGRES_BIN,
     CertificateAuthority,
-    PostgresCluster,
     TlsBroker,
     ToolMissingError,
     require_binary,
-    throwaway_postgres,
     tls_broker,
 )
 
@@ -57,7 +55,7 @@ def postgres_tls(test_ca: CertificateAuthority, avnadmin_password: str) -> Itera
         "hostssl all avnadmin 127.0.0.1/32 scram-sha-256",
     ]
     skip_without(str(POSTGRES_BIN / "initdb"), "postgresql-15")
-    with throwaway_postgres(server, test_ca.certificate_pem, hba) as cluster:
+    with throwaway_postgres(ServerTls(server, test_ca.certificate_pem, hba)) as cluster:
         with cluster.admin() as admin:
             admin.execute(
                 sql.SQL("CREATE ROLE avnadmin LOGIN PASSWORD {}").format(sql.Literal(avnadmin_password))

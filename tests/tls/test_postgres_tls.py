@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from airflow.sdk import Connection
 
-from devtools.tls import CertificateAuthority, PostgresCluster
+from devtools.pg_cluster import PostgresCluster
+from devtools.tls import CertificateAuthority
 from franz_ivan.clients import open_postgres, postgres_connect_kwargs
 from franz_ivan.hooks.postgres import CONNECTION_TYPE, PricesPostgresHook
 

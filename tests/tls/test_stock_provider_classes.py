@@ -20,7 +20,8 @@ import pytest
 
 from devtools.aiven_connections import main as aiven_connections
 from devtools.local_stack import Postgres, Stack
-from devtools.tls import CertificateAuthority, Credentials, PostgresCluster, TlsBroker, write_aiven_files
+from devtools.pg_cluster import PostgresCluster
+from devtools.tls import CertificateAuthority, Credentials, TlsBroker, write_aiven_files
 from franz_ivan.drain import DrainLimits
 from franz_ivan.drain_runner import run_drain
 from franz_ivan.event_fields import event_id_for

@@ -23,15 +23,15 @@ from typing import Any
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from devtools.airflow_services import airflow_components
 from devtools.local_stack import ROOT, Postgres, Stack, free_port, wait_for_port
+from devtools.pg_cluster import PostgresCluster
 from devtools.price_api import PriceApiServer
 from devtools.tls import (
     CertificateAuthority,
     Credentials,
-    PostgresCluster,
     TlsBroker,
     kafka_tls_extra,
-    stop_processes,
     write_aiven_files,
 )
 from franz_ivan.masking import MIN_LINE_LENGTH
@@ -181,24 +181,10 @@ def airflow_services(
         migrated_airflow_home,
         connections=USE_IMPORTED_CONNECTIONS,
     )
-    airflow = str(Path(sys.executable).parent / "airflow")
-    processes = []
-    try:
-        for command in (["api-server", "--port", str(port), "--workers", "1"], ["triggerer"]):
-            with (folder / f"{command[0]}.log").open("ab") as log:
-                processes.append(
-                    subprocess.Popen(
-                        [airflow, *command],
-                        env={**home.airflow_env(), **env},
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    )
-                )
+    components = [["api-server", "--port", str(port), "--workers", "1"], ["triggerer"]]
+    with airflow_components(components, {**home.airflow_env(), **env}, folder):
         wait_for_port("127.0.0.1", port, 120, "airflow api-server")
         yield AirflowServices(f"http://127.0.0.1:{port}", env)
-    finally:
-        stop_processes(*processes)
 
 
 def api_get(base_url: str, path: str) -> str:

@@ -1,0 +1,103 @@
+"""A process that starts services and is then killed outright (SIGKILL) leaves nothing running.
+
+The starter here starts Tansu, the price API, and a service that spawns like Airflow does: a child
+in a session of its own (the task supervisor's task process), a grandchild, and a daemon whose
+parent exits at once. One more service is started from a thread that then ends, which must not
+stop it. Then the starter is SIGKILLed, and every process it had below it must be gone.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from contextlib import suppress
+from pathlib import Path
+
+import psutil
+import pytest
+
+from devtools.local_stack import ROOT
+
+pytestmark = pytest.mark.integration
+
+SLEEP = "import time; time.sleep(600)"
+SPAWNER = textwrap.dedent(
+    f"""
+    import os, subprocess, sys, time
+    subprocess.Popen([sys.executable, "-c", {SLEEP!r}], start_new_session=True)
+    subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time; "
+                      "subprocess.Popen([sys.executable, '-c', {SLEEP!r}]); time.sleep(600)"])
+    first = os.fork()
+    if first == 0:
+        os.setsid()
+        if os.fork() == 0:
+            time.sleep(600)
+        os._exit(0)
+    os.waitpid(first, 0)
+    time.sleep(600)
+    """
+)
+STARTER = textwrap.dedent(
+    f"""
+    import sys, threading, time
+    from pathlib import Path
+    from devtools.local_stack import free_port, start_broker
+    from devtools.processes import start_service
+
+    logs = Path(sys.argv[1])
+    start_broker(logs)
+    start_service("price-api", [sys.executable, "-m", "devtools.price_api", "--port", str(free_port())],
+                  logs / "price-api.log")
+    start_service("spawner", [sys.executable, "-c", {SPAWNER!r}], logs / "spawner.log")
+    thread = threading.Thread(
+        target=start_service, args=("from-a-thread", [sys.executable, "-c", {SLEEP!r}], logs / "thread.log")
+    )
+    thread.start()
+    thread.join()
+    print("ready", flush=True)
+    time.sleep(600)
+    """
+)
+EXPECTED = 2 + 2 + 6 + 2
+"""Guard and command for Tansu, the price API and the thread's service; the spawner's guard, itself,
+its own-session child, its child and grandchild, and the daemon."""
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    return list(psutil.Process(pid).children(recursive=True))
+
+
+def test_services_die_with_their_starter_even_when_it_is_killed_outright(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)])}
+    starter = subprocess.Popen(
+        [sys.executable, "-c", STARTER, str(tmp_path)], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+    )
+    tree: list[psutil.Process] = []
+    try:
+        assert starter.stdout is not None
+        assert starter.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 30
+        while len(tree := descendants(starter.pid)) < EXPECTED and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)  # the daemon's parent has exited; the thread that started a service is gone
+        tree = descendants(starter.pid)
+        names = sorted(" ".join(process.cmdline())[:80] for process in tree)
+        assert len(tree) == EXPECTED, names
+        assert all(process.is_running() for process in tree)
+
+        starter.send_signal(signal.SIGKILL)
+        starter.wait()
+        _, alive = psutil.wait_procs(tree, timeout=20)
+
+        assert [" ".join(process.cmdline()) for process in alive] == []
+    finally:
+        if starter.poll() is None:
+            starter.kill()
+            starter.wait()
+        for process in tree:  # only if the test failed: what survived its starter
+            with suppress(psutil.NoSuchProcess):
+                process.kill()
