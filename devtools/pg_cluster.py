@@ -3,6 +3,9 @@
 Plain (the fault tests crash and restart it mid-drain) or with TLS (``ssl=on``, the server
 certificate and client CA given, only the ``pg_hba.conf`` lines given for TCP clients). As root,
 the cluster is made and run as the OS user ``postgres``, since ``initdb`` refuses root.
+
+The server runs in the foreground as a :class:`~devtools.processes.Service` (not detached by
+``pg_ctl start``), so it dies with whatever started it, even a test run killed outright.
 """
 
 from __future__ import annotations
@@ -12,13 +15,15 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from devtools.local_stack import StackError, free_port, wait_for_port
+from devtools.processes import Service, start_service
 from devtools.tls import Credentials, ToolMissingError, write_private
 
 POSTGRES_BIN = Path(os.environ.get("POSTGRES_BIN", "/usr/lib/postgresql/15/bin"))
@@ -34,7 +39,7 @@ class ServerTls:
     hba_lines: Sequence[str]
 
 
-@dataclass(frozen=True)
+@dataclass
 class PostgresCluster:
     """A throwaway cluster on ``127.0.0.1:port`` (``host`` is the name TLS clients use); superuser
     ``postgres`` on the Unix socket in ``socket_dir``, which also holds its data and log."""
@@ -42,6 +47,7 @@ class PostgresCluster:
     host: str
     port: int
     socket_dir: Path
+    server: Service | None = field(default=None, repr=False)
 
     @property
     def data(self) -> Path:
@@ -66,16 +72,33 @@ class PostgresCluster:
             host=str(self.socket_dir), port=self.port, user="postgres", dbname=database, autocommit=True
         )
 
-    def pg_ctl(self, *args: str) -> None:
-        _run_as_owner([str(POSTGRES_BIN / "pg_ctl"), "-D", str(self.data), *args])
+    def start(self, timeout: float = 30) -> None:
+        """Start the server and wait until it accepts connections (after a crash: recovery done)."""
+        import psycopg
 
-    def start(self) -> None:
-        self.pg_ctl("-l", str(self.log), "-w", "-t", "30", "start")
-        wait_for_port("127.0.0.1", self.port, 30, "PostgreSQL")
+        server = start_service(
+            "postgres", _as_owner([str(POSTGRES_BIN / "postgres"), "-D", str(self.data)]), self.log
+        )
+        self.server = server
+        wait_for_port("127.0.0.1", self.port, timeout, "PostgreSQL")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.admin().close()  # the Unix socket: TCP may be TLS-only
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline or not server.alive():
+                    raise StackError(
+                        f"PostgreSQL on port {self.port} is not ready:\n{server.log_tail()}"
+                    ) from None
+                time.sleep(0.1)
 
     def crash(self) -> None:
         """Stop at once, as a power cut would (``immediate``: no checkpoint, clients cut off)."""
-        self.pg_ctl("-m", "immediate", "-w", "-t", "30", "stop")
+        pg_ctl = str(POSTGRES_BIN / "pg_ctl")
+        _run(_as_owner([pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "-t", "30", "stop"]))
+        if self.server is not None:
+            self.server.stop()
 
 
 @contextmanager
@@ -91,7 +114,7 @@ def throwaway_postgres(tls: ServerTls | None = None, *, host: str = "localhost")
             account = pwd.getpwnam(owner)
             os.chown(base, account.pw_uid, account.pw_gid)
         cluster = PostgresCluster(host, free_port(), base)
-        _run_as_owner([str(initdb), "-D", str(cluster.data), "-U", "postgres", "-A", "trust", "--no-sync"])
+        _run(_as_owner([str(initdb), "-D", str(cluster.data), "-U", "postgres", "-A", "trust", "--no-sync"]))
         settings = (
             f"port = {cluster.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{base}'\n"
             "fsync = off\n"
@@ -119,9 +142,14 @@ def throwaway_postgres(tls: ServerTls | None = None, *, host: str = "localhost")
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _run_as_owner(command: list[str]) -> None:
+def _as_owner(command: list[str]) -> list[str]:
+    """``command`` as the cluster's owner: ``postgres`` when we are root (initdb refuses root)."""
     if os.geteuid() == 0:
-        command = ["runuser", "-u", POSTGRES_OS_USER, "--", *command]
+        return ["runuser", "-u", POSTGRES_OS_USER, "--", *command]
+    return command
+
+
+def _run(command: list[str]) -> None:
     completed = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     if completed.returncode != 0:
         raise StackError(

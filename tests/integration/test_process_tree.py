@@ -3,12 +3,14 @@
 The starter here starts Tansu, the price API, and a service that spawns like Airflow does: a child
 in a session of its own (the task supervisor's task process), a grandchild, and a daemon whose
 parent exits at once. One more service is started from a thread that then ends, which must not
-stop it. Then the starter is SIGKILLed, and every process it had below it must be gone.
+stop it. Then the starter is SIGKILLed, and every process it had below it must be gone. The same
+for a throwaway PostgreSQL cluster (the fault and TLS tests' own server).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -101,3 +103,47 @@ def test_services_die_with_their_starter_even_when_it_is_killed_outright(tmp_pat
         for process in tree:  # only if the test failed: what survived its starter
             with suppress(psutil.NoSuchProcess):
                 process.kill()
+
+
+CLUSTER_STARTER = textwrap.dedent(
+    """
+    import time
+    from devtools.pg_cluster import throwaway_postgres
+
+    with throwaway_postgres() as cluster:
+        print(cluster.data, flush=True)
+        time.sleep(600)
+    """
+)
+
+
+def test_a_throwaway_postgres_dies_with_its_starter_even_when_it_is_killed_outright() -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)])}
+    starter = subprocess.Popen(
+        [sys.executable, "-c", CLUSTER_STARTER], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+    )
+    tree: list[psutil.Process] = []
+    data = ""
+    try:
+        assert starter.stdout is not None
+        data = starter.stdout.readline().strip()
+        assert data, "the starter printed no data folder: the cluster did not start"
+        tree = descendants(starter.pid)
+        postmasters = [p for p in tree if p.name() == "postgres" and data in " ".join(p.cmdline())]
+        assert len(postmasters) == 1, sorted(" ".join(p.cmdline())[:80] for p in tree)
+        assert len([p for p in tree if p.name() == "postgres"]) > 1  # and its background processes
+
+        starter.send_signal(signal.SIGKILL)
+        starter.wait()
+        _, alive = psutil.wait_procs(tree, timeout=20)
+
+        assert [" ".join(process.cmdline()) for process in alive] == []
+    finally:
+        if starter.poll() is None:
+            starter.kill()
+            starter.wait()
+        for process in tree:
+            with suppress(psutil.NoSuchProcess):
+                process.kill()
+        if data:  # the starter's own clean-up never ran: the cluster's folder is ours to remove
+            shutil.rmtree(Path(data).parent, ignore_errors=True)
