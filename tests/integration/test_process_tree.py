@@ -16,7 +16,9 @@ import subprocess
 import sys
 import textwrap
 import time
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -73,36 +75,62 @@ def descendants(pid: int) -> list[psutil.Process]:
     return list(psutil.Process(pid).children(recursive=True))
 
 
-def test_services_die_with_their_starter_even_when_it_is_killed_outright(tmp_path: Path) -> None:
+@dataclass
+class Starter:
+    """A Python process running a starter script; ``tree`` is what it started, once looked at."""
+
+    process: subprocess.Popen[str]
+    tree: list[psutil.Process] = field(default_factory=list)
+
+    def first_line(self) -> str:
+        assert self.process.stdout is not None
+        return self.process.stdout.readline().strip()
+
+    def look(self) -> list[psutil.Process]:
+        self.tree = descendants(self.process.pid)
+        return self.tree
+
+    def kill_outright(self) -> list[str]:
+        """SIGKILL the starter; the command lines of what it had started still running 20 s later."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        _, alive = psutil.wait_procs(self.tree, timeout=20)
+        return [" ".join(process.cmdline()) for process in alive]
+
+
+@contextmanager
+def starter(script: str, *args: str) -> Iterator[Starter]:
+    """Run ``script`` in a new Python; afterwards (if the test failed) kill it and all it started."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)])}
-    starter = subprocess.Popen(
-        [sys.executable, "-c", STARTER, str(tmp_path)], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+    running = Starter(
+        subprocess.Popen(
+            [sys.executable, "-c", script, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+        )
     )
-    tree: list[psutil.Process] = []
     try:
-        assert starter.stdout is not None
-        assert starter.stdout.readline().strip() == "ready"
+        yield running
+    finally:
+        if running.process.poll() is None:
+            running.process.kill()
+            running.process.wait()
+        for process in running.tree:  # only if the test failed: what survived its starter
+            with suppress(psutil.NoSuchProcess):
+                process.kill()
+
+
+def test_services_die_with_their_starter_even_when_it_is_killed_outright(tmp_path: Path) -> None:
+    with starter(STARTER, str(tmp_path)) as running:
+        assert running.first_line() == "ready"
         deadline = time.monotonic() + 30
-        while len(tree := descendants(starter.pid)) < EXPECTED and time.monotonic() < deadline:
+        while len(running.look()) < EXPECTED and time.monotonic() < deadline:
             time.sleep(0.2)
         time.sleep(1)  # the daemon's parent has exited; the thread that started a service is gone
-        tree = descendants(starter.pid)
+        tree = running.look()
         names = sorted(" ".join(process.cmdline())[:80] for process in tree)
         assert len(tree) == EXPECTED, names
         assert all(process.is_running() for process in tree)
 
-        starter.send_signal(signal.SIGKILL)
-        starter.wait()
-        _, alive = psutil.wait_procs(tree, timeout=20)
-
-        assert [" ".join(process.cmdline()) for process in alive] == []
-    finally:
-        if starter.poll() is None:
-            starter.kill()
-            starter.wait()
-        for process in tree:  # only if the test failed: what survived its starter
-            with suppress(psutil.NoSuchProcess):
-                process.kill()
+        assert running.kill_outright() == []
 
 
 CLUSTER_STARTER = textwrap.dedent(
@@ -118,32 +146,17 @@ CLUSTER_STARTER = textwrap.dedent(
 
 
 def test_a_throwaway_postgres_dies_with_its_starter_even_when_it_is_killed_outright() -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)])}
-    starter = subprocess.Popen(
-        [sys.executable, "-c", CLUSTER_STARTER], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
-    )
-    tree: list[psutil.Process] = []
     data = ""
     try:
-        assert starter.stdout is not None
-        data = starter.stdout.readline().strip()
-        assert data, "the starter printed no data folder: the cluster did not start"
-        tree = descendants(starter.pid)
-        postmasters = [p for p in tree if p.name() == "postgres" and data in " ".join(p.cmdline())]
-        assert len(postmasters) == 1, sorted(" ".join(p.cmdline())[:80] for p in tree)
-        assert len([p for p in tree if p.name() == "postgres"]) > 1  # and its background processes
+        with starter(CLUSTER_STARTER) as running:
+            data = running.first_line()
+            assert data, "the starter printed no data folder: the cluster did not start"
+            tree = running.look()
+            postmasters = [p for p in tree if p.name() == "postgres" and data in " ".join(p.cmdline())]
+            assert len(postmasters) == 1, sorted(" ".join(p.cmdline())[:80] for p in tree)
+            assert len([p for p in tree if p.name() == "postgres"]) > 1  # and its background processes
 
-        starter.send_signal(signal.SIGKILL)
-        starter.wait()
-        _, alive = psutil.wait_procs(tree, timeout=20)
-
-        assert [" ".join(process.cmdline()) for process in alive] == []
+            assert running.kill_outright() == []
     finally:
-        if starter.poll() is None:
-            starter.kill()
-            starter.wait()
-        for process in tree:
-            with suppress(psutil.NoSuchProcess):
-                process.kill()
         if data:  # the starter's own clean-up never ran: the cluster's folder is ours to remove
             shutil.rmtree(Path(data).parent, ignore_errors=True)

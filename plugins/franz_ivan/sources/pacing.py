@@ -22,7 +22,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final, Protocol, TypeVar
 
@@ -58,35 +58,32 @@ class PacingSettings:
     budget: float
 
 
+@dataclass
 class SourcePacer:
     """One source's shared pause, deadline and latest allowance report; safe to share between threads.
 
     :param source: the source's name, for messages.
+    :param settings: the bounds on asking it.
     :param floor: least allowance left for the source to be asked.
     :param clock: monotonic seconds; ``sleep`` and ``jitter`` (a random factor in a range) are
         replaceable so that the backoff arithmetic can be tested without waiting.
     """
 
-    def __init__(
-        self,
-        source: str,
-        settings: PacingSettings,
-        floor: Decimal,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-        jitter: Callable[[float, float], float] = random.uniform,
-    ) -> None:
-        self.source = source
-        self.settings = settings
-        self.floor = floor
-        self._clock = clock
-        self._sleep = sleep
-        self._jitter = jitter
-        self._deadline = clock() + settings.budget
-        self._resume_at = clock()
-        self._allowance: Allowance | None = None
-        self._lock = threading.Lock()
+    source: str
+    settings: PacingSettings
+    floor: Decimal
+    _: KW_ONLY
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    jitter: Callable[[float, float], float] = random.uniform
+    _deadline: float = field(init=False)
+    _resume_at: float = field(init=False)
+    _allowance: Allowance | None = field(init=False, default=None)
+    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._deadline = self.clock() + self.settings.budget
+        self._resume_at = self.clock()
 
     def record(self, allowance: Allowance | None) -> None:
         """Keep the source's latest allowance report."""
@@ -111,14 +108,14 @@ class SourcePacer:
     def delay(self, error: RateLimitedError, attempt: int) -> float:
         """The pause after ``attempt`` got ``error``: what the source asked for, else a jittered backoff."""
         if error.retry_after:
-            return error.retry_after + self._jitter(0.0, error.retry_after * RETRY_AFTER_JITTER)
+            return error.retry_after + self.jitter(0.0, error.retry_after * RETRY_AFTER_JITTER)
         ceiling = min(MAX_BACKOFF_SECONDS, self.settings.backoff_base * 2 ** (attempt - 1))
-        return self._jitter(ceiling / 2, ceiling)
+        return self.jitter(ceiling / 2, ceiling)
 
     def pause(self, market: Market, error: RateLimitedError, attempt: int) -> None:
         """Pause every fetch of the source after ``error``, or fail ``market`` if that overruns the budget."""
         delay = self.delay(error, attempt)
-        now = self._clock()
+        now = self.clock()
         if now + delay > self._deadline:
             raise SourceError(
                 market,
@@ -136,10 +133,10 @@ class SourcePacer:
         """Return once the source is not paused (another fetch may lengthen the pause meanwhile)."""
         while True:
             with self._lock:
-                remaining = self._resume_at - self._clock()
+                remaining = self._resume_at - self.clock()
             if remaining <= 0:
                 return
-            self._sleep(remaining)
+            self.sleep(remaining)
 
     def fetch(self, market: Market, call: Callable[[], AnswerT]) -> AnswerT:
         """``call()`` at the source's pace, again after rate limiting, within the attempts and the budget."""
