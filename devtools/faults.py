@@ -236,6 +236,24 @@ def outcome(returncode: int, output: str) -> DrainOutcome:
     return DrainOutcome(returncode, json.loads(lines[-1]) if lines else None, output)
 
 
+def start_drain_process(
+    target: DrainTarget,
+    limits: DrainLimits,
+    kill: tuple[str, int] | None = None,
+    partitions: Sequence[int] | None = None,
+) -> subprocess.Popen[str]:
+    """Start a drain process (:func:`drain_command`'s arguments) without waiting for it; its
+    output, stderr included, is read with ``communicate()`` and parsed by :func:`outcome`."""
+    return subprocess.Popen(
+        drain_command(target, limits, kill, partitions),
+        env=process_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+
+
 def run_drain_process(
     target: DrainTarget,
     limits: DrainLimits,
@@ -287,14 +305,7 @@ def run_mapped_drains(
     group order."""
     kill = kill or {}
     processes = [
-        subprocess.Popen(
-            drain_command(target, limits, kill.get(index), partitions=group),
-            env=process_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=ROOT,
-        )
+        start_drain_process(target, limits, kill.get(index), partitions=group)
         for index, group in enumerate(groups)
     ]
     outputs = [process.communicate(timeout=timeout)[0] for process in processes]

@@ -143,8 +143,10 @@ def state_of(pg: Any, target: DrainTarget) -> StoredState:
     return stored_state(pg, target.topic, target.group)
 
 
-def assert_exactly_once(state: StoredState, feed: Feed) -> None:
-    """Every good event stored once, every bad message dead-lettered once, every position passed."""
+def assert_exactly_once(conn: Any, target: DrainTarget, feed: Feed) -> StoredState:
+    """What ``conn`` holds for the target's topic and group (returned): every good event of ``feed``
+    stored once, every bad message dead-lettered once, every position passed."""
+    state = state_of(conn, target)
     assert state.duplicates == 0
     missing = feed.event_ids - set(state.event_ids)
     unexpected = set(state.event_ids) - feed.event_ids
@@ -152,6 +154,13 @@ def assert_exactly_once(state: StoredState, feed: Feed) -> None:
     assert not unexpected, f"{len(unexpected)} rows that were never produced"
     assert len(state.dead_letters) == feed.malformed
     assert sum(state.next_offsets.values()) == len(feed.messages)
+    return state
+
+
+def batches_committed(kill_at: str, on_batch: int) -> int:
+    """How many whole batches a drain killed at ``kill_at`` (one of :data:`devtools.faults.KILL_POINTS`)
+    of its batch ``on_batch`` (from 1) left committed in PostgreSQL."""
+    return on_batch if kill_at == "committed" else on_batch - 1
 
 
 def wait_for_stored_positions(dsn: str, at_least: int = 1, timeout: float = 60) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from devtools.faults import DrainTarget, make_feed, stored_state
+from devtools.faults import DrainTarget, make_feed
 from devtools.local_stack import Stack
 from franz_ivan.publish import ensure_topic, produce
 from tests.helpers import PARTITIONS, assert_exactly_once
@@ -43,4 +43,4 @@ def test_the_consumer_maps_one_drain_per_partition_group_and_stores_every_event_
 
     assert drain_instances(airflow_stack) == [(index, "success") for index in range(drains)]
     target = DrainTarget(airflow_stack.broker.bootstrap, "", airflow_stack.topic, "crypto_prices_consumer")
-    assert_exactly_once(stored_state(pg, target.topic, target.group), feed)
+    assert_exactly_once(pg, target, feed)

@@ -15,20 +15,7 @@ import pytest
 
 from devtools.quality_seed import NORMAL_MARKETS, Fault, inject, moving_prices, store
 from franz_ivan.events import Market
-from franz_ivan.quality import runner
-from franz_ivan.quality.checks import (
-    ALLOWANCE,
-    CONSUMER_LAG,
-    DIVERGENCE,
-    SPIKE,
-    STALENESS,
-    CheckResult,
-    check_allowance,
-    check_consumer_lag,
-    check_staleness,
-    prepare_tables,
-    record_results,
-)
+from franz_ivan.quality import checks, runner
 from franz_ivan.quality.config import QualityConfig, parse_config
 
 pytestmark = pytest.mark.integration
@@ -40,18 +27,18 @@ COINBASE_BTC = Market("coinbase", "coinbase", "btcusd")
 BITSTAMP_BTC = Market("bitstamp", "bitstamp", "btcusd")
 
 
-def judge(conn: Any, config: QualityConfig, as_of: datetime) -> list[CheckResult]:
+def judge(conn: Any, config: QualityConfig, as_of: datetime) -> list[checks.CheckResult]:
     """The verdicts of every check that reads the price tables, as the quality DAG's tasks reach them."""
     markets = [market.key for market in NORMAL_MARKETS]
     with conn.transaction():
         return [
             result
-            for check in (STALENESS, SPIKE, DIVERGENCE, ALLOWANCE)
+            for check in (checks.STALENESS, checks.SPIKE, checks.DIVERGENCE, checks.ALLOWANCE)
             for result in runner.judge(check, conn, config, markets, topic="unused", as_of=as_of)
         ]
 
 
-def failures(results: list[CheckResult]) -> set[tuple[str, str]]:
+def failures(results: list[checks.CheckResult]) -> set[tuple[str, str]]:
     return {(result.check, result.market) for result in results if not result.passed}
 
 
@@ -63,15 +50,15 @@ def test_two_hours_of_normal_prices_raise_no_alarm(pg: Any) -> None:
 
     alarms = [result.message for result in verdicts if not result.passed]
     assert alarms == []
-    by_check: dict[str, list[CheckResult]] = {}
+    by_check: dict[str, list[checks.CheckResult]] = {}
     for result in verdicts:
         by_check.setdefault(result.check, []).append(result)
     # Every check had something to judge at every moment: the figures are not vacuous passes.
     assert {check: len(results) for check, results in by_check.items()} == {
-        STALENESS: 6 * len(moments),
-        SPIKE: 6 * len(moments),
-        DIVERGENCE: 1 * len(moments),  # btcusd is the pair quoted by several markets
-        ALLOWANCE: 1 * len(moments),
+        checks.STALENESS: 6 * len(moments),
+        checks.SPIKE: 6 * len(moments),
+        checks.DIVERGENCE: 1 * len(moments),  # btcusd is the pair quoted by several markets
+        checks.ALLOWANCE: 1 * len(moments),
     }
     print(f"\nfalse alarms: 0 of {len(verdicts)} verdicts at {len(moments)} moments over an hour")
     for check, results in sorted(by_check.items()):
@@ -82,11 +69,11 @@ def test_two_hours_of_normal_prices_raise_no_alarm(pg: Any) -> None:
 @pytest.mark.parametrize(
     ("fault", "caught_by"),
     [
-        (Fault("frozen", KRAKEN_ETH, minutes=20), (STALENESS, "kraken:kraken:ethusd")),
-        (Fault("frozen-price", KRAKEN_ETH, minutes=20), (STALENESS, "kraken:kraken:ethusd")),
-        (Fault("spike", COINBASE_BTC), (SPIKE, "coinbase:coinbase:btcusd")),
-        (Fault("off", BITSTAMP_BTC, minutes=15, percent=Decimal(5)), (DIVERGENCE, "btcusd")),
-        (Fault("off", BITSTAMP_BTC, minutes=15, percent=Decimal(-5)), (DIVERGENCE, "btcusd")),
+        (Fault("frozen", KRAKEN_ETH, minutes=20), (checks.STALENESS, "kraken:kraken:ethusd")),
+        (Fault("frozen-price", KRAKEN_ETH, minutes=20), (checks.STALENESS, "kraken:kraken:ethusd")),
+        (Fault("spike", COINBASE_BTC), (checks.SPIKE, "coinbase:coinbase:btcusd")),
+        (Fault("off", BITSTAMP_BTC, minutes=15, percent=Decimal(5)), (checks.DIVERGENCE, "btcusd")),
+        (Fault("off", BITSTAMP_BTC, minutes=15, percent=Decimal(-5)), (checks.DIVERGENCE, "btcusd")),
     ],
     ids=["frozen", "frozen-price", "10x-spike", "5%-above", "5%-below"],
 )
@@ -99,7 +86,7 @@ def test_each_fault_is_caught_by_its_check_and_no_other(
     assert failures(results) == {caught_by}
     (caught,) = [result for result in results if not result.passed]
     assert caught.observed is None or caught.observed > caught.threshold
-    if caught.check == DIVERGENCE:
+    if caught.check == checks.DIVERGENCE:
         assert f"{fault.market.source}:{fault.market.exchange} farthest from the others" in caught.message
     print(f"\n{fault.kind} {fault.market}: {caught.message}")
 
@@ -111,7 +98,7 @@ def test_a_frozen_market_is_caught_from_its_threshold_on(pg: Any) -> None:
     first = None
     for minutes_after in range(31):
         as_of = END - timedelta(minutes=30 - minutes_after)
-        stale = [r for r in check_staleness(pg, config, [KRAKEN_ETH], as_of) if not r.passed]
+        stale = [r for r in checks.check_staleness(pg, config, [KRAKEN_ETH], as_of) if not r.passed]
         if stale and first is None:
             first = minutes_after
         assert bool(stale) == (first is not None), "once caught it stays caught"
@@ -128,8 +115,8 @@ def test_overrides_change_the_verdict_for_one_market_only(pg: Any) -> None:
         ' "btcusd": {"divergence_percent": 0.01}}}'
     )
     results = judge(pg, config, END)
-    assert failures(results) == {(DIVERGENCE, "btcusd")}
-    (divergence,) = [result for result in results if result.check == DIVERGENCE]
+    assert failures(results) == {(checks.DIVERGENCE, "btcusd")}
+    (divergence,) = [result for result in results if result.check == checks.DIVERGENCE]
     assert divergence.threshold == Decimal("0.01")
     assert "over the threshold of 0.01 %" in divergence.message
 
@@ -137,7 +124,7 @@ def test_overrides_change_the_verdict_for_one_market_only(pg: Any) -> None:
 def test_a_market_without_any_price_is_stale(pg: Any) -> None:
     store(pg, moving_prices(END, 30))
     never = Market("bitstamp", "bitstamp", "ethusd")
-    (result,) = check_staleness(pg, QualityConfig(), [never], END)
+    (result,) = checks.check_staleness(pg, QualityConfig(), [never], END)
     assert not result.passed
     assert result.observed is None
     assert result.message == "bitstamp:bitstamp:ethusd: no price in the last 360 min (threshold 10 min)"
@@ -146,7 +133,7 @@ def test_a_market_without_any_price_is_stale(pg: Any) -> None:
 def test_allowance_near_exhaustion_names_the_source(pg: Any) -> None:
     store(pg, moving_prices(END, 120))
     config = parse_config('{"allowance_min_fraction": 0.99}')  # 10 credits, 0.005 a call: 94 % left
-    (result,) = check_allowance(pg, config, END)
+    (result,) = checks.check_allowance(pg, config, END)
     assert not result.passed
     assert result.market == "cryptowatch"
     assert "allowance 9.400 left, 94.0% of the highest figure 9.995" in result.message
@@ -154,12 +141,12 @@ def test_allowance_near_exhaustion_names_the_source(pg: Any) -> None:
 
 
 def test_consumer_lag_fails_only_above_its_threshold_while_growing(pg: Any) -> None:
-    prepare_tables(pg)
+    checks.prepare_tables(pg)
     config = parse_config('{"consumer_lag_max_events": 100}')
 
-    def lag_check(pending: dict[int, int]) -> CheckResult:
-        result = check_consumer_lag(pg, config, "crypto_prices", pending)
-        record_results(pg, [result], "test")
+    def lag_check(pending: dict[int, int]) -> checks.CheckResult:
+        result = checks.check_consumer_lag(pg, config, "crypto_prices", pending)
+        checks.record_results(pg, [result], "test")
         return result
 
     assert lag_check({0: 150}).passed, "no earlier figure: not known to grow"
@@ -175,7 +162,7 @@ def test_consumer_lag_fails_only_above_its_threshold_while_growing(pg: Any) -> N
     assert lag_check({0: 99}).passed, "growing, but within the threshold"
     statuses = pg.execute(
         "SELECT status FROM crypto_prices_quality_results WHERE check_name = %s ORDER BY checked_at",
-        (CONSUMER_LAG,),
+        (checks.CONSUMER_LAG,),
     ).fetchall()
     assert [status for (status,) in statuses] == ["pass", "fail", "pass", "pass", "pass"]
 
@@ -194,15 +181,15 @@ def test_consumer_lag_is_measured_on_the_real_topic_and_clears_after_a_drain(
 
     group = "crypto_prices_consumer"
     ensure_topic({"bootstrap.servers": broker.bootstrap}, topic, 2, timeout=30)
-    prepare_tables(pg)
+    checks.prepare_tables(pg)
     config = parse_config('{"consumer_lag_max_events": 0}')
     consumer = Consumer({"bootstrap.servers": broker.bootstrap, **consumer_settings(group)})
     store = PriceStore(pg, topic, group)
     store.prepare()
 
-    def lag_check() -> CheckResult:
-        result = check_consumer_lag(pg, config, topic, pending_events(consumer, store))
-        record_results(pg, [result], "test")
+    def lag_check() -> checks.CheckResult:
+        result = checks.check_consumer_lag(pg, config, topic, pending_events(consumer, store))
+        checks.record_results(pg, [result], "test")
         return result
 
     try:

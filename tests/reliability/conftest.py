@@ -8,18 +8,29 @@ from pathlib import Path
 
 import pytest
 
-from devtools.faults import DrainTarget, Feed
+from devtools.faults import KILL_POINTS, DrainTarget, Feed
 from devtools.local_stack import Broker, Postgres, start_broker
 from devtools.pg_cluster import PostgresCluster, throwaway_postgres
 from franz_ivan.publish import ensure_topic
 from tests.helpers import GROUP, PARTITIONS, dsn, produce_feed
 
 
+@pytest.fixture(params=KILL_POINTS)
+def kill_at(request: pytest.FixtureRequest) -> str:
+    """Each point of a batch's life at which the crash tests kill a drain."""
+    return str(request.param)
+
+
+def new_target(broker: Broker, database: Postgres, topic: str) -> DrainTarget:
+    """``broker`` with a new three-partition ``topic``, and the new ``database``."""
+    ensure_topic({"bootstrap.servers": broker.bootstrap}, topic, PARTITIONS, timeout=30)
+    return DrainTarget(broker.bootstrap, dsn(database), topic, GROUP)
+
+
 @pytest.fixture
 def target(broker: Broker, database: Postgres, topic: str) -> DrainTarget:
     """The shared broker with a new three-partition topic, and a new database."""
-    ensure_topic({"bootstrap.servers": broker.bootstrap}, topic, PARTITIONS, timeout=30)
-    return DrainTarget(broker.bootstrap, dsn(database), topic, GROUP)
+    return new_target(broker, database, topic)
 
 
 def outage_feed(target: DrainTarget) -> Feed:
@@ -36,11 +47,15 @@ def own_broker(tmp_path: Path) -> Iterator[Broker]:
 
 
 @pytest.fixture
-def loaded_target(own_broker: Broker, database: Postgres, topic: str) -> tuple[DrainTarget, Feed]:
-    """The test's own broker with a new three-partition topic holding 30,000 messages, and a new database."""
-    ensure_topic({"bootstrap.servers": own_broker.bootstrap}, topic, PARTITIONS, timeout=30)
-    target = DrainTarget(own_broker.bootstrap, dsn(database), topic, GROUP)
-    return target, outage_feed(target)
+def own_target(own_broker: Broker, database: Postgres, topic: str) -> DrainTarget:
+    """The test's own broker with a new three-partition topic, and a new database."""
+    return new_target(own_broker, database, topic)
+
+
+@pytest.fixture
+def loaded_target(own_target: DrainTarget) -> tuple[DrainTarget, Feed]:
+    """:func:`own_target` with its topic holding 30,000 messages."""
+    return own_target, outage_feed(own_target)
 
 
 @pytest.fixture

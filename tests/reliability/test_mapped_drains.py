@@ -11,24 +11,16 @@ from typing import Any
 import psycopg
 import pytest
 
-from devtools.faults import (
-    KILL_POINTS,
-    DrainOutcome,
-    DrainTarget,
-    Feed,
-    planned_groups,
-    run_mapped_drains,
-    stored_state,
-)
+from devtools.faults import DrainOutcome, DrainTarget, Feed, planned_groups, run_mapped_drains
 from devtools.local_stack import Broker
 from devtools.pg_cluster import PostgresCluster
 from devtools.processes import frozen
 from franz_ivan.drain import DrainLimits
 from franz_ivan.groups import GroupLimits
 from tests.helpers import (
-    GROUP,
     PARTITIONS,
     assert_exactly_once,
+    batches_committed,
     produce_feed,
     state_of,
     wait_for_stored_positions,
@@ -65,12 +57,11 @@ def test_the_plan_maps_one_drain_per_pending_partition_and_they_store_everything
 
     assert [o.returncode for o in outcomes] == [0] * PARTITIONS, outcomes[0].output[-3000:]
     assert sum(o.result["events"] for o in outcomes if o.result) == len(feed.messages)
-    assert_exactly_once(state_of(pg, target), feed)
+    assert_exactly_once(pg, target, feed)
     assert planned_groups(target, ONE_PER_PARTITION) == []
 
 
 @pytest.mark.parametrize("on_batch", [1, 2])
-@pytest.mark.parametrize("kill_at", KILL_POINTS)
 def test_a_killed_mapped_drain_leaves_the_others_whole_and_the_next_run_finishes_its_partitions(
     target: DrainTarget, pg: Any, kill_at: str, on_batch: int
 ) -> None:
@@ -83,7 +74,7 @@ def test_a_killed_mapped_drain_leaves_the_others_whole_and_the_next_run_finishes
     assert outcomes[0].killed, outcomes[0].output[-3000:]
     assert all(o.returncode == 0 for o in outcomes[1:]), [o.output[-2000:] for o in outcomes[1:]]
     after_kill = state_of(pg, target)
-    committed = on_batch if kill_at == "committed" else on_batch - 1
+    committed = batches_committed(kill_at, on_batch)
     assert after_kill.next_offsets.get(0, 0) == committed * LIMITS.batch_size
     assert after_kill.duplicates == 0
     assert all(after_kill.next_offsets[p] > 0 for p in range(1, PARTITIONS))
@@ -91,8 +82,7 @@ def test_a_killed_mapped_drain_leaves_the_others_whole_and_the_next_run_finishes
     (again,) = run_mapped_drains(target, LIMITS, groups[:1])
     assert again.returncode == 0, again.output[-3000:]
     assert again.result is not None
-    final = state_of(pg, target)
-    assert_exactly_once(final, feed)
+    final = assert_exactly_once(pg, target, feed)
     assert again.result["events"] == final.next_offsets[0] - after_kill.next_offsets.get(0, 0)
 
 
@@ -121,7 +111,7 @@ def test_broker_unreachable_briefly_the_mapped_drains_wait_and_complete(
         time.sleep(4)
     outcomes = running.result(timeout=180)
     assert [o.returncode for o in outcomes] == [0] * PARTITIONS, [o.output[-2000:] for o in outcomes]
-    assert_exactly_once(state_of(pg, target), feed)
+    assert_exactly_once(pg, target, feed)
 
 
 def test_broker_unreachable_too_long_the_mapped_drains_fail_and_the_next_run_completes(
@@ -139,7 +129,7 @@ def test_broker_unreachable_too_long_the_mapped_drains_fail_and_the_next_run_com
     assert all(any(b in o.output for b in bounded) for o in failed), [o.output[-1500:] for o in failed]
 
     retry_failed(target, OUTAGE_LIMITS, groups, outcomes)
-    assert_exactly_once(state_of(pg, target), feed)
+    assert_exactly_once(pg, target, feed)
 
 
 def test_postgres_restart_under_mapped_drains_fails_them_and_the_next_run_completes(
@@ -157,4 +147,4 @@ def test_postgres_restart_under_mapped_drains_fails_them_and_the_next_run_comple
 
     retry_failed(target, OUTAGE_LIMITS, groups, outcomes)
     with psycopg.connect(cluster.dsn()) as conn:
-        assert_exactly_once(stored_state(conn, target.topic, GROUP), feed)
+        assert_exactly_once(conn, target, feed)

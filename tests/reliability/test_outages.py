@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -12,52 +11,25 @@ from typing import Any
 import psycopg
 import pytest
 
-from devtools.faults import (
-    DrainTarget,
-    Feed,
-    drain_command,
-    make_feed,
-    outcome,
-    process_env,
-    run_drain_process,
-    stored_state,
-)
-from devtools.local_stack import ROOT, Broker, start_broker
+from devtools.faults import DrainTarget, Feed, make_feed, outcome, run_drain_process, start_drain_process
+from devtools.local_stack import Broker, start_broker
 from devtools.pg_cluster import PostgresCluster
 from devtools.processes import frozen
 from franz_ivan.drain import DrainLimits
 from franz_ivan.events import Event, decode
 from franz_ivan.publish import PublishError, ensure_topic, produce, publish
-from tests.helpers import (
-    GROUP,
-    PARTITIONS,
-    assert_exactly_once,
-    dsn,
-    state_of,
-    wait_for_stored_positions,
-)
+from tests.helpers import PARTITIONS, assert_exactly_once, state_of, wait_for_stored_positions
 
 pytestmark = pytest.mark.integration
 
 LIMITS = DrainLimits(batch_size=200, stall_seconds=8, max_seconds=300)
 
 
-def start_drain(target: DrainTarget, limits: DrainLimits = LIMITS) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        drain_command(target, limits),
-        env=process_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-    )
-
-
 def test_postgres_restart_mid_drain_fails_the_drain_and_the_next_one_completes(
     crashable_target: tuple[PostgresCluster, DrainTarget, Feed],
 ) -> None:
     cluster, target, feed = crashable_target
-    drain = start_drain(target)
+    drain = start_drain_process(target, LIMITS)
     before = wait_for_stored_positions(cluster.dsn())
     cluster.crash()
     cluster.start()
@@ -67,34 +39,34 @@ def test_postgres_restart_mid_drain_fails_the_drain_and_the_next_one_completes(
     assert "OperationalError" in output or "terminating connection" in output
 
     with psycopg.connect(cluster.dsn()) as conn:
-        kept = stored_state(conn, target.topic, GROUP)
+        kept = state_of(conn, target)
     assert sum(kept.next_offsets.values()) >= before
     assert sum(kept.next_offsets.values()) < len(feed.messages)
 
     again = run_drain_process(target, LIMITS)
     assert again.returncode == 0, again.output[-3000:]
     with psycopg.connect(cluster.dsn()) as conn:
-        assert_exactly_once(stored_state(conn, target.topic, GROUP), feed)
+        assert_exactly_once(conn, target, feed)
 
 
 def test_broker_unreachable_briefly_the_drain_waits_and_completes(
     own_broker: Broker, loaded_target: tuple[DrainTarget, Any], pg: Any
 ) -> None:
     target, feed = loaded_target
-    drain = start_drain(target, DrainLimits(batch_size=200, stall_seconds=30, max_seconds=300))
+    drain = start_drain_process(target, DrainLimits(batch_size=200, stall_seconds=30, max_seconds=300))
     wait_for_stored_positions(target.dsn)
     with frozen(own_broker):
         time.sleep(4)
     output, _ = drain.communicate(timeout=120)
     assert drain.returncode == 0, output[-3000:]
-    assert_exactly_once(state_of(pg, target), feed)
+    assert_exactly_once(pg, target, feed)
 
 
 def test_broker_unreachable_too_long_the_drain_fails_within_its_bound(
     own_broker: Broker, loaded_target: tuple[DrainTarget, Any], pg: Any
 ) -> None:
     target, feed = loaded_target
-    drain = start_drain(target)
+    drain = start_drain_process(target, LIMITS)
     wait_for_stored_positions(target.dsn)
     with frozen(own_broker):
         # stall_seconds (8) plus one mirror timeout (5) and the last batch: well inside 90 s.
@@ -106,14 +78,14 @@ def test_broker_unreachable_too_long_the_drain_fails_within_its_bound(
 
     again = run_drain_process(target, LIMITS)
     assert again.returncode == 0, again.output[-3000:]
-    assert_exactly_once(state_of(pg, target), feed)
+    assert_exactly_once(pg, target, feed)
 
 
 def test_broker_restart_loses_its_log_stored_rows_stay_and_new_events_are_found(
     own_broker: Broker, loaded_target: tuple[DrainTarget, Any], pg: Any, tmp_path: Path
 ) -> None:
     target, first = loaded_target
-    drain = start_drain(target)
+    drain = start_drain_process(target, LIMITS)
     wait_for_stored_positions(target.dsn)
     own_broker.kill()
     output, _ = drain.communicate(timeout=90)
@@ -158,27 +130,25 @@ def events_of(feed: Any) -> list[tuple[str, Event]]:
 
 
 def test_publish_interrupted_by_an_outage_then_retried_stores_every_event_once(
-    own_broker: Broker, database: Any, topic: str, pg: Any
+    own_broker: Broker, own_target: DrainTarget, pg: Any
 ) -> None:
-    config = {"bootstrap.servers": own_broker.bootstrap}
-    ensure_topic(config, topic, PARTITIONS, timeout=10)
+    config = {"bootstrap.servers": own_target.bootstrap}
     feed = make_feed(20_000, run="interrupted-publish")
     events = events_of(feed)
     outage = threading.Timer(0.05, own_broker.signal, args=(19,))  # SIGSTOP
     outage.start()
     try:
         with pytest.raises(PublishError, match=r"acknowledged \d+ of 20000 events"):
-            publish(config, topic, events, timeout=3)
+            publish(config, own_target.topic, events, timeout=3)
     finally:
         outage.join()
         own_broker.signal(18)  # SIGCONT
-    publish(config, topic, events, timeout=30)  # the task's retry: same events, same ids
+    publish(config, own_target.topic, events, timeout=30)  # the task's retry: same events, same ids
 
-    target = DrainTarget(own_broker.bootstrap, dsn(database), topic, GROUP)
-    done = run_drain_process(target, LIMITS)
+    done = run_drain_process(own_target, LIMITS)
     assert done.returncode == 0, done.output[-3000:]
     assert done.result is not None
-    state = state_of(pg, target)
+    state = state_of(pg, own_target)
     assert state.duplicates == 0
     assert set(state.event_ids) == feed.event_ids
     assert done.result["events"] >= len(feed.messages)

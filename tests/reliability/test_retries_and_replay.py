@@ -14,7 +14,7 @@ from devtools.local_stack import ROOT, Postgres
 from devtools.price_api import PriceApiServer
 from franz_ivan.drain import DrainLimits
 from franz_ivan.publish import produce
-from tests.helpers import assert_exactly_once, state_of
+from tests.helpers import assert_exactly_once
 
 pytestmark = pytest.mark.integration
 
@@ -112,7 +112,7 @@ def test_replay_rebuilds_the_same_rows_and_is_idempotent(
     produce({"bootstrap.servers": target.bootstrap}, target.topic, feed.messages)
     drain_once(target, LIMITS)
     before = snapshot(pg, pairs)
-    assert_exactly_once(state_of(pg, target), feed)
+    assert_exactly_once(pg, target, feed)
 
     # Rows lost (a table emptied by mistake): the replay brings them back from the topic.
     pg.execute("DELETE FROM ethusd")
@@ -128,4 +128,4 @@ def test_replay_rebuilds_the_same_rows_and_is_idempotent(
     again = drain_once(target, LIMITS)
     assert (again.prices + again.allowances, again.events) == (0, len(feed.messages))
     assert snapshot(pg, pairs) == before
-    assert_exactly_once(state_of(pg, target), feed)
+    assert_exactly_once(pg, target, feed)

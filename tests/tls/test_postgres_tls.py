@@ -4,7 +4,6 @@ certificate held inline in the connection, and what a user sees when one is wron
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -104,73 +103,95 @@ def test_file_paths_work_too_and_a_ca_alone_means_verify_full(
 
 
 @pytest.fixture
-def failing_connection(
+def failing_connection(  # noqa: PLR0917
+    case: str,
     postgres_tls: PostgresCluster,
     tls_database: str,
     test_ca: CertificateAuthority,
     other_ca: CertificateAuthority,
     avnadmin_password: str,
-) -> Callable[[str], Connection]:
-    """The connection to the TLS cluster's test database with one thing wrong, by case."""
-
-    def for_case(case: str) -> Connection:
-        good = {"sslmode": "verify-full", "sslrootcert_pem": test_ca.certificate_pem}
+) -> Connection:
+    """The connection to the TLS cluster's test database with one thing wrong: the test's ``case``."""
+    good = {"sslmode": "verify-full", "sslrootcert_pem": test_ca.certificate_pem}
+    cluster, database, password = postgres_tls, tls_database, avnadmin_password
+    if case == "wrong CA":
+        return postgres_connection(
+            cluster, database, {**good, "sslrootcert_pem": other_ca.certificate_pem}, password=password
+        )
+    if case == "wrong host name":
+        return postgres_connection(cluster, database, good, password=password, host="127.0.0.1")
+    if case == "no client certificate":
+        return postgres_connection(cluster, database, good, login="certuser")
+    if case == "expired client certificate":
         expired = test_ca.issue("certuser", expired=True)
-        cluster, database, password = postgres_tls, tls_database, avnadmin_password
-        return {
-            "wrong CA": postgres_connection(
-                cluster, database, {**good, "sslrootcert_pem": other_ca.certificate_pem}, password=password
-            ),
-            "wrong host name": postgres_connection(
-                cluster, database, good, password=password, host="127.0.0.1"
-            ),
-            "no client certificate": postgres_connection(cluster, database, good, login="certuser"),
-            "expired client certificate": postgres_connection(
-                cluster,
-                database,
-                {**good, "sslcert_pem": expired.certificate_pem, "sslkey_pem": expired.key_pem},
-                login="certuser",
-            ),
-            "wrong password": postgres_connection(cluster, database, good, password="not-" + password),
-        }[case]
-
-    return for_case
+        client = {"sslcert_pem": expired.certificate_pem, "sslkey_pem": expired.key_pem}
+        return postgres_connection(cluster, database, {**good, **client}, login="certuser")
+    assert case == "wrong password", case
+    return postgres_connection(cluster, database, good, password="not-" + password)
 
 
-EXPECTED_ERRORS = {
-    "wrong CA": "SSL error: certificate verify failed; the server's certificate is not signed by the CA",
-    "wrong host name": 'does not match host name "127.0.0.1"',
-    "no client certificate": "connection requires a valid client certificate",
-    "expired client certificate": "alert certificate expired",
-    "wrong password": 'password authentication failed for user "avnadmin"',
-}
+WRONG_CREDENTIALS: list[tuple[str, str, str | None]] = [
+    # (the case, what the error says, the hint it adds: a wrong password is no TLS problem, none)
+    (
+        "expired client certificate",
+        "alert certificate expired",
+        "the server rejected the client certificate as expired",
+    ),
+    (
+        "no client certificate",
+        "connection requires a valid client certificate",
+        "the server requires a client certificate: set sslcert_pem and sslkey_pem",
+    ),
+    (
+        "wrong CA",
+        "SSL error: certificate verify failed; the server's certificate is not signed by the CA",
+        "the server's certificate is not signed by the CA in sslrootcert_pem/sslrootcert",
+    ),
+    (
+        "wrong host name",
+        'does not match host name "127.0.0.1"',
+        "connect to the host name the server's certificate was issued for",
+    ),
+    ("wrong password", 'password authentication failed for user "avnadmin"', None),
+]
+TLS_HINTS = [hint for _, _, hint in WRONG_CREDENTIALS if hint]
 
 
-@pytest.mark.parametrize("case", sorted(EXPECTED_ERRORS))
-def test_a_wrong_credential_fails_clearly_without_secrets_or_leftover_files(
+@pytest.mark.parametrize(
+    ("case", "error", "hint"), WRONG_CREDENTIALS, ids=[case for case, _, _ in WRONG_CREDENTIALS]
+)
+def test_a_wrong_credential_fails_clearly_on_connect_and_in_test_connection(
     *,
-    case: str,
-    failing_connection: Callable[[str], Connection],
+    error: str,
+    hint: str | None,
+    failing_connection: Connection,
     postgres_tls: PostgresCluster,
     tls_database: str,
     avnadmin_password: str,
     private_tmp: Path,
 ) -> None:
-    conn = failing_connection(case)
-
+    """Connecting raises, and the Test button reports, the same error: it names what is wrong and
+    the fix (a TLS problem's hint), shows no secret, and leaves no PEM file behind."""
     with pytest.raises(ConnectionError) as raised:
-        open_postgres(conn)
+        open_postgres(failing_connection)
+    ok, tested = PricesPostgresHook(connection=failing_connection).test_connection()
 
     message = str(raised.value)
     assert message.startswith(
         f"cannot connect to PostgreSQL of connection 'crypto_prices_postgres' "
         f"(localhost:{postgres_tls.port}/{tls_database}, sslmode=verify-full)".replace(
-            "localhost", conn.host or ""
+            "localhost", failing_connection.host or ""
         )
     )
-    assert EXPECTED_ERRORS[case] in message
-    assert avnadmin_password not in message
-    assert "BEGIN" not in message
+    assert not ok
+    for text in (message, tested):
+        assert error in text
+        assert avnadmin_password not in text
+        assert "BEGIN" not in text
+    if hint:
+        assert hint in tested
+    else:
+        assert not [tls_hint for tls_hint in TLS_HINTS if tls_hint in tested]
     assert str(private_tmp) not in message
     assert list(private_tmp.iterdir()) == []
 
@@ -180,29 +201,3 @@ def test_test_connection_succeeds_on_a_good_connection(aiven_connection: Connect
         True,
         "Connected to PostgreSQL of connection 'crypto_prices_postgres'",
     )
-
-
-TEST_CONNECTION_HINTS = {
-    "wrong CA": "the server's certificate is not signed by the CA in sslrootcert_pem/sslrootcert",
-    "wrong host name": "connect to the host name the server's certificate was issued for",
-    "no client certificate": "the server requires a client certificate: set sslcert_pem and sslkey_pem",
-    "expired client certificate": "the server rejected the client certificate as expired",
-}
-
-
-@pytest.mark.parametrize("case", sorted(TEST_CONNECTION_HINTS))
-def test_test_connection_names_each_tls_problem(
-    *,
-    case: str,
-    failing_connection: Callable[[str], Connection],
-    avnadmin_password: str,
-) -> None:
-    conn = failing_connection(case)
-
-    ok, message = PricesPostgresHook(connection=conn).test_connection()
-
-    assert not ok
-    assert EXPECTED_ERRORS[case] in message
-    assert TEST_CONNECTION_HINTS[case] in message
-    assert "BEGIN" not in message
-    assert avnadmin_password not in message
