@@ -387,11 +387,22 @@ def recreate_topic(bootstrap: str, topic: str, partitions: int, timeout: float =
     admin = PricesAdminHook(config=config).get_conn
     admin.delete_topics([topic])[topic].result(timeout)
     deadline = time.monotonic() + timeout
-    while topic in admin.list_topics(timeout=timeout).topics:
+    while True:
+        while topic in admin.list_topics(timeout=timeout).topics:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topic {topic!r} still listed {timeout:g} s after its deletion")
+            time.sleep(0.2)
+        # ensure_topic takes "already exists" for success: a deletion the broker had not finished
+        # would leave no new topic, so look for the one asked for before returning.
+        ensure_topic(config, topic, partitions, timeout)
+        listed = admin.list_topics(topic, timeout=timeout).topics.get(topic)
+        if listed is not None and listed.error is None and len(listed.partitions) == partitions:
+            return
         if time.monotonic() > deadline:
-            raise TimeoutError(f"topic {topic!r} still listed {timeout:g} s after its deletion")
+            raise TimeoutError(
+                f"topic {topic!r} not re-created with {partitions} partitions in {timeout:g} s"
+            )
         time.sleep(0.2)
-    ensure_topic(config, topic, partitions, timeout)
 
 
 @dataclass(frozen=True)

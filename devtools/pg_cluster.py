@@ -80,25 +80,31 @@ class PostgresCluster:
             "postgres", _as_owner([str(POSTGRES_BIN / "postgres"), "-D", str(self.data)]), self.log
         )
         self.server = server
-        wait_for_port("127.0.0.1", self.port, timeout, "PostgreSQL")
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.admin().close()  # the Unix socket: TCP may be TLS-only
-                return
-            except psycopg.OperationalError:
-                if time.monotonic() > deadline or not server.alive():
-                    raise StackError(
-                        f"PostgreSQL on port {self.port} is not ready:\n{server.log_tail()}"
-                    ) from None
-                time.sleep(0.1)
+        try:
+            wait_for_port("127.0.0.1", self.port, timeout, "PostgreSQL")
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    self.admin().close()  # the Unix socket: TCP may be TLS-only
+                    return
+                except psycopg.OperationalError:
+                    if time.monotonic() > deadline or not server.alive():
+                        raise StackError(
+                            f"PostgreSQL on port {self.port} is not ready:\n{server.log_tail()}"
+                        ) from None
+                    time.sleep(0.1)
+        except BaseException:
+            server.stop()
+            raise
 
     def crash(self) -> None:
         """Stop at once, as a power cut would (``immediate``: no checkpoint, clients cut off)."""
         pg_ctl = str(POSTGRES_BIN / "pg_ctl")
-        _run(_as_owner([pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "-t", "30", "stop"]))
-        if self.server is not None:
-            self.server.stop()
+        try:
+            _run(_as_owner([pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "-t", "30", "stop"]))
+        finally:
+            if self.server is not None:
+                self.server.stop()
 
 
 @contextmanager
@@ -133,7 +139,7 @@ def throwaway_postgres(tls: ServerTls | None = None, *, host: str = "localhost")
             (cluster.data / "pg_hba.conf").write_text("".join(f"{line}\n" for line in hba))
         with (cluster.data / "postgresql.conf").open("a") as conf:
             conf.write(settings)
-        cluster.start()
+        cluster.start()  # stops its server itself if it fails to come up
         try:
             yield cluster
         finally:

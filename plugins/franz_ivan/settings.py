@@ -4,7 +4,9 @@ Secrets live only in Airflow connections (the ids below). Everything else is an 
 variable ``CRYPTO_PRICES_*`` with a default, all of them fields of :class:`Settings`, read by
 :func:`settings`; the README's "Configuration at a glance" lists them
 (tests/deploy/test_config_table.py holds it to :class:`Settings`). Reading the environment is
-all this does, so the DAGs may call it at parse time.
+all this does, so the DAGs may call it at parse time. A bad value fails only what reads that
+setting: the error is kept and raised when the setting is read, so a typo in the fetch budget
+fails the producer's fetch, not the import of every DAG.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ def _server(name: str, raw: str) -> str:
     """A ``host`` or ``host:port``; anything else would make an Asset URI with another meaning."""
     value = raw.strip()
     if not value or any(char in value for char in "/@?# "):
-        default = next(item.default for item in fields(Settings) if item.metadata["env"] == name)
+        default = next(item.default for item in fields(Settings) if item.metadata.get("env") == name)
         raise ValueError(f"environment variable {name}={value!r} must be host or host:port, like {default!r}")
     return value
 
@@ -106,7 +108,8 @@ class Settings:
     """Every ``CRYPTO_PRICES_*`` setting, parsed and checked; see :func:`settings`.
 
     Each field's metadata names its variable (``env``) and how it is parsed; an unset or empty
-    variable gives the field's default. A bad value raises ``ValueError`` naming the variable.
+    variable gives the field's default. A bad value raises ``ValueError`` naming the variable
+    when that field is read (and only then: the other settings stay usable).
     """
 
     topic: str = _setting(PREFIX + "TOPIC", "crypto_prices", _text)
@@ -131,26 +134,49 @@ class Settings:
     kafka_cluster: str = _setting(PREFIX + "KAFKA_CLUSTER", "crypto-prices-kafka", _server)
     postgres_server: str = _setting(PREFIX + "POSTGRES_SERVER", "crypto-prices-postgres:5432", _server)
     sql_dir: Path = _setting(PREFIX + "SQL_DIR", DEFAULT_SQL_DIR, _path)  # noqa: RUF009 (a Path is immutable)
+    _errors: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """Why a field (or ``floor:<source>``) could not be parsed; raised when it is read."""
+
+    if not TYPE_CHECKING:  # at runtime only, so that mypy still checks every attribute name
+
+        def __getattribute__(self, name: str) -> Any:
+            if not name.startswith("_"):
+                error = object.__getattribute__(self, "_errors").get(name)
+                if error is not None:
+                    raise ValueError(error)
+            return object.__getattribute__(self, name)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """The settings ``environ`` gives; raises ``ValueError`` naming a variable whose value is bad."""
         values: dict[str, Any] = {}
+        errors: dict[str, str] = {}
         for item in fields(cls):
+            if "env" not in item.metadata:
+                continue
             env, parse = item.metadata["env"], item.metadata["parse"]
             if env == ALLOWANCE_FLOOR_ENV:
                 floors = dict(DEFAULT_ALLOWANCE_FLOORS)
                 for name, raw in sorted(environ.items()):
                     matched = ALLOWANCE_FLOOR_PATTERN.fullmatch(name)
                     if matched and raw:
-                        floors[matched[1].lower()] = parse(name, raw)
+                        try:
+                            floors[matched[1].lower()] = parse(name, raw)
+                        except ValueError as error:
+                            errors[f"floor:{matched[1].lower()}"] = str(error)
                 values[item.name] = floors
             elif environ.get(env):
-                values[item.name] = parse(env, environ[env])
-        return cls(**values)
+                try:
+                    values[item.name] = parse(env, environ[env])
+                except ValueError as error:
+                    errors[item.name] = str(error)
+        return cls(**values, _errors=errors)
 
     def allowance_floor(self, source: str) -> Decimal:
         """Least allowance ``source`` must have left to be asked (its ``..._ALLOWANCE_FLOOR``)."""
+        error = self._errors.get(f"floor:{source}")
+        if error is not None:
+            raise ValueError(error)
         return self.allowance_floors.get(source, Decimal(0))
 
     def drain_limits(self) -> DrainLimits:

@@ -157,3 +157,17 @@ def test_assets_chain_producer_topic_consumer_database(dag_bag: Any) -> None:
     assert drain.inlets == [topic_asset()]
     assert drain.outlets == [database_asset()]
     assert topic_asset().uri == "kafka://crypto-prices-kafka/crypto_prices"
+
+
+def test_a_bad_task_setting_breaks_no_dag_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A typo in a setting only a task reads fails that task (with an alert), not every DAG's import."""
+    from airflow.models import DagBag
+
+    monkeypatch.setenv("CRYPTO_PRICES_FETCH_BUDGET", "45s")
+    monkeypatch.setenv("CRYPTO_PRICES_DRAIN_BATCH_SIZE", "20k")
+    monkeypatch.setenv("CRYPTO_PRICES_KRAKEN_ALLOWANCE_FLOOR", "-1")
+
+    bag = DagBag(dag_folder=str(DAGS))
+
+    assert bag.import_errors == {}
+    assert len(bag.dag_ids) == len(DAG_FILES)

@@ -35,6 +35,8 @@ def code_settings() -> dict[str, list[str]]:
     """Each setting's variable, with its default(s) as the table shows them."""
     found: dict[str, list[str]] = {}
     for item in fields(Settings):
+        if "env" not in item.metadata:
+            continue
         default = item.default_factory() if item.default is MISSING else item.default  # type: ignore[misc]
         values = default.values() if isinstance(default, dict) else [default]
         found[item.metadata["env"]] = [shown(value) for value in values]

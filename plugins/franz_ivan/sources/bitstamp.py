@@ -69,9 +69,7 @@ class BitstampHistory(CandleHistory):
         for row in rows_of(market, value_at(market, body, "data", "ohlc"), "data.ohlc"):
             if not isinstance(row, dict):
                 raise SourceError(market, f"ohlc row {row!r:.80} is not an object")
-            missing = [
-                name for name in ("timestamp", "open", "high", "low", "close", "volume") if name not in row
-            ]
+            missing = [name for name in OHLC_FIELDS if name not in row]
             if missing:
                 raise SourceError(market, f"ohlc row {row!r:.80} has no {missing}")
             candles.append(candle_from(market, row["timestamp"], row))
