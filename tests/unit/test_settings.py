@@ -9,14 +9,19 @@ import pytest
 from franz_ivan.drain import DrainLimits
 from franz_ivan.settings import read_sql, settings
 
+ENVIRONMENT = {
+    "CRYPTO_PRICES_FETCH_BUDGET": "45s",
+    "CRYPTO_PRICES_KRAKEN_ALLOWANCE_FLOOR": "-1",
+    "CRYPTO_PRICES_TOPIC": "prices_eu",
+}
+"""Two bad values, for the producer's fetch and one source's floor, and a good one."""
+
 
 def test_a_bad_value_is_raised_where_its_setting_is_read_and_nowhere_else(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("CRYPTO_PRICES_FETCH_BUDGET", "45s")
-    monkeypatch.setenv("CRYPTO_PRICES_KRAKEN_ALLOWANCE_FLOOR", "-1")
-    monkeypatch.setenv("CRYPTO_PRICES_TOPIC", "prices_eu")
-
+    for name, value in ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
     config = settings()
 
     assert config.topic == "prices_eu"
