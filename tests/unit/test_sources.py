@@ -327,3 +327,32 @@ def test_a_refused_connection_is_a_request_failure(session: requests.Session) ->
         fetch_quote(session, endpoint, parse_market("bitstamp:btcusd"))
     assert str(raised.value).startswith("bitstamp bitstamp:btcusd: request failed: ")
     assert "Connection refused" in str(raised.value)
+
+
+def test_an_error_read_from_a_body_keeps_its_kind_and_gains_the_answer_s_allowance(
+    price_api: PriceApiServer, session: requests.Session
+) -> None:
+    """``call`` adds the reported allowance to what ``read`` raised, without turning a rate limit
+    into a plain error (the pacer waits out a rate limit, and gives up on any other error)."""
+    from franz_ivan.sources.base import Request, call
+
+    price_api.state.recorded["kraken"] = Recorded("kraken_ticker.json")
+    market = parse_market("kraken:btcusd")
+    reported = Allowance(remaining=Decimal("9.5"), cost=Decimal("0.005"))
+
+    def throttled(body: Any) -> None:
+        raise RateLimitedError(market, "EService: Throttled", retry_after=3.0)
+
+    with pytest.raises(RateLimitedError) as raised:
+        call(
+            session,
+            Endpoint(price_api.url),
+            market,
+            Request("/0/public/Ticker", params={"pair": "XBTUSD"}),
+            throttled,
+            allowance_of=lambda _market, _response: reported,
+        )
+
+    assert raised.value.retry_after == 3.0
+    assert raised.value.allowance == reported
+    assert str(raised.value) == "kraken kraken:btcusd: EService: Throttled"

@@ -149,9 +149,9 @@ def call(
     try:
         return Answer(read(json_body(market, response)), allowance, received_at)
     except SourceError as error:
-        if allowance is None:
-            raise
-        raise SourceError(market, error.problem, allowance=allowance) from None
+        if allowance is not None:
+            error.allowance = allowance  # the error keeps its kind (a rate limit keeps its retry_after)
+        raise
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:
