@@ -263,16 +263,14 @@ def run_drain_process(
     timeout: float = 180,
 ) -> DrainOutcome:
     """Run :func:`drain_once` in a child process and wait for it (at most ``timeout`` seconds)."""
-    completed = subprocess.run(
-        drain_command(target, limits, (kill_at, on_batch) if kill_at else None),
-        env=process_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        cwd=ROOT,
-    )
-    return outcome(completed.returncode, completed.stdout + completed.stderr)
+    process = start_drain_process(target, limits, (kill_at, on_batch) if kill_at else None)
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    return outcome(process.returncode, output)
 
 
 def planned_groups(target: DrainTarget, limits: GroupLimits) -> list[list[int]]:
