@@ -8,10 +8,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo backfill-demo up test lint unit bench install clean prerequisites
 
-$(STAMP): requirements.txt requirements-dev.txt
+# The pinned requirements, then franz-ivan itself as an editable install (its pyproject.toml): the
+# package is found the way a deployment finds it, and nothing puts plugins/ on a path.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps --editable .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -40,6 +43,7 @@ prerequisites:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 
 ## Fast tier only: pure logic, DAG integrity and the deployment files, no services.

@@ -40,7 +40,7 @@ PAIRS: tuple[str, ...] = (
 
 EXCHANGES: tuple[str, ...] = ("coinbase-pro", "kraken", "bitstamp")
 EPOCH = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
-SUBPROCESS_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)])}
+SUBPROCESS_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def median(values: Sequence[float]) -> float:

@@ -121,7 +121,8 @@ def read_job(args: argparse.Namespace) -> Callable[[], int]:
     """A bare confluent-kafka read of the partitions from their beginning to their end."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-    from franz_ivan.kafka_topics import consumer_settings, partition_ids, position
+    from franz_ivan.hooks.kafka import consumer_settings
+    from franz_ivan.kafka_topics import partition_ids, position
 
     consumer = Consumer({"bootstrap.servers": args.bootstrap, **consumer_settings("bench_read")})
 
@@ -194,13 +195,13 @@ def fanout_job(args: argparse.Namespace) -> Callable[[], int]:
     The Airflow connections come from ``AIRFLOW_CONN_*`` in the environment; the fetch
     concurrency from ``CRYPTO_PRICES_FETCH_CONCURRENCY``.
     """
-    from franz_ivan.clients import kafka_config
+    from franz_ivan.hooks.kafka import PricesKafkaHook
     from franz_ivan.producer import publish_source
 
     markets: list[str] = json.loads(args.markets)
     # The first connection lookup of a process loads Airflow's secrets backends (~2 s); a task
     # has done that before it runs, so it is done here before the clock starts.
-    kafka_config()
+    PricesKafkaHook().config()
 
     def run() -> int:
         result = publish_source(args.source, markets, run_key=f"bench/{time.time_ns()}")
@@ -211,9 +212,8 @@ def fanout_job(args: argparse.Namespace) -> Callable[[], int]:
 
 def fetch_job(args: argparse.Namespace) -> Callable[[], int]:
     """The fetching half of :func:`publish_source`: the source's markets asked, nothing published."""
-    from franz_ivan.clients import source_endpoint
     from franz_ivan.markets import parse_market
-    from franz_ivan.producer import observe_source
+    from franz_ivan.producer import observe_source, source_endpoint
     from franz_ivan.settings import settings
     from franz_ivan.sources import SOURCES
     from franz_ivan.sources.pacing import SourcePacer

@@ -49,15 +49,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-# ``python -m devtools.aiven_connections`` runs from the repository root, where the plugins folder
-# (home of the connection ids) is not on the path as it is inside Airflow.
-PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
-if str(PLUGINS) not in sys.path:
-    sys.path.append(str(PLUGINS))
-
-from devtools.tls import write_private  # noqa: E402
-from franz_ivan.hooks.checks import CONNECTION_TYPE, INLINE_PEM_SETTINGS  # noqa: E402
-from franz_ivan.settings import KAFKA_CONN_ID, POSTGRES_CONN_ID  # noqa: E402
+from devtools.tls import write_private
+from franz_ivan.hooks.checks import CONNECTION_TYPE, INLINE_PEM_SETTINGS
+from franz_ivan.settings import KAFKA_CONN_ID, POSTGRES_CONN_ID
 
 DEFAULT_DATABASE = "crypto_prices"
 DEFAULT_MANIFEST_NAME = "crypto-prices-connections"

@@ -227,7 +227,7 @@ def drain_command(
 
 def process_env() -> dict[str, str]:
     """The environment a drain process needs to import ``franz_ivan`` and ``devtools``."""
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)])}
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def outcome(returncode: int, output: str) -> DrainOutcome:

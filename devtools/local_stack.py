@@ -29,9 +29,6 @@ from typing import Any, TypeVar
 from devtools.processes import ROOT, Service, start_service
 
 VENV_BIN = Path(sys.executable).parent
-if str(ROOT / "plugins") not in sys.path:
-    # ``python -m devtools...`` starts without the plugins folder that Airflow and pytest put on the path.
-    sys.path.insert(0, str(ROOT / "plugins"))
 
 
 SENSITIVE_VAR_CONN_NAMES = "pem,sslkey,sslpassword"
@@ -247,7 +244,7 @@ class Stack:
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.airflow_home / "logs"),
             "AIRFLOW_VAR_CRYPTO_PRICES_MARKETS": json.dumps(self.markets),
             "CRYPTO_PRICES_TOPIC": self.topic,
-            "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)]),
+            "PYTHONPATH": str(ROOT),
         }
         for name, conn in connections.items():
             if conn is None:

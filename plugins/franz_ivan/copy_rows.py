@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from psycopg import Copy
 
-    from franz_ivan.events import PriceEvent
-    from franz_ivan.store import Located
+    from franz_ivan.events import Located, PriceEvent
 
 COPY_NEEDS_CARE: Final = ("\\", "\r", "sNaN")
 """In COPY's text format a backslash starts an escape and CR ends a row; psycopg writes the

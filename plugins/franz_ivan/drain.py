@@ -12,15 +12,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
 from franz_ivan.drain_writer import BatchWriter, DrainResult
 from franz_ivan.encoded_price import encoded_price_row
 from franz_ivan.event_fields import EventError
-from franz_ivan.events import AllowanceEvent, decode
+from franz_ivan.events import AllowanceEvent, Located, decode
 from franz_ivan.kafka_topics import DrainError, partition_ids, position
-from franz_ivan.store import Batch, DeadLetter, Located
+from franz_ivan.limits import DrainLimits
+from franz_ivan.store import Batch, DeadLetter
+from franz_ivan.topic_lifecycle import plan_resumes
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message
@@ -30,24 +33,6 @@ if TYPE_CHECKING:
     from franz_ivan.topic_lifecycle import Resume, TopicIdentity
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class DrainLimits:
-    """Bounds on one drain.
-
-    :param batch_size: events per transaction; memory is bounded by this (two batches: one being
-        written, one being read), not by the backlog. 20,000 rather than 5,000 cuts the statements
-        and round trips per event by four: ~1.35x the events/s with the writer thread (BENCHMARKS.md).
-    :param max_seconds: stop (successfully) after this long even if more is pending.
-    :param stall_seconds: fail if the broker yields neither data nor end-of-partition this long.
-    :param poll_seconds: one poll's wait.
-    """
-
-    batch_size: int = 20_000
-    max_seconds: float = 600.0
-    stall_seconds: float = 30.0
-    poll_seconds: float = 0.5
 
 
 def add_to_batch(message: Message, batch: Batch) -> None:
@@ -71,7 +56,7 @@ class Drain:
     """One drain of ``store.topic`` (all partitions, or the given ones) from the stored positions to the end.
 
     :param consumer: a confluent-kafka consumer built with
-        :func:`franz_ivan.kafka_topics.consumer_settings`; not subscribed.
+        :func:`franz_ivan.hooks.kafka.consumer_settings`; not subscribed.
     :param store: where the events and positions go.
     :param limits: batch size and time bounds.
     :param partitions: drain only these partitions (parallel drains split a topic this way).
@@ -113,7 +98,6 @@ class Drain:
             self.writer.stop()
 
     def drain(self) -> DrainResult:
-        from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
         started = time.monotonic()
         topic = self.store.topic
@@ -167,7 +151,6 @@ class Drain:
 
     def read(self) -> int:
         """One poll: add what arrived to the batch; return how many messages (events or ends) came."""
-        from confluent_kafka import KafkaError
 
         messages = self.consumer.consume(
             num_messages=self.limits.batch_size - len(self.batch), timeout=self.limits.poll_seconds
@@ -229,7 +212,6 @@ class Drain:
         read from its beginning; offsets deleted by retention are recorded as a gap. Each reset is
         logged and stored with its reason before anything is read (see :mod:`franz_ivan.topic_lifecycle`).
         """
-        from franz_ivan.topic_lifecycle import plan_resumes
 
         topic = self.store.topic
         topic_id = self.identity.topic_id(topic) if self.identity is not None else None

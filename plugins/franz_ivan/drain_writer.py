@@ -11,6 +11,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from confluent_kafka import KafkaException
+
 if TYPE_CHECKING:
     from franz_ivan.kafka_topics import GroupMirror
     from franz_ivan.store import Batch, BatchCounts, PriceStore
@@ -107,7 +109,6 @@ class BatchWriter:
 
     def mirror_offsets(self, next_offsets: dict[int, int]) -> None:
         """Copy the positions just committed to the Kafka group; after one failure, stop trying."""
-        from confluent_kafka import KafkaException
 
         if self.mirror is None:
             return

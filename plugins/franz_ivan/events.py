@@ -31,7 +31,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
 import msgspec
 
@@ -278,3 +278,14 @@ def decode(raw: bytes | None) -> Event:
             remaining_paid=_optional_decimal(remaining_paid, "remaining_paid"),
         )
     raise EventError(f"unknown event type {kind!r:.40}")
+
+
+EventT = TypeVar("EventT", PriceEvent, AllowanceEvent)
+
+
+class Located(msgspec.Struct, Generic[EventT], frozen=True):
+    """An event with the topic position it was read from (a ``msgspec.Struct``: one per message)."""
+
+    event: EventT
+    partition: int
+    offset: int

@@ -23,6 +23,8 @@ from psycopg import sql
 
 from franz_ivan.event_fields import validate_pair
 from franz_ivan.events import Market
+from franz_ivan.hooks.postgres import PricesPostgresHook
+from franz_ivan.markets import parse_market
 from franz_ivan.settings import POSTGRES_CONN_ID, read_sql, settings
 
 if TYPE_CHECKING:
@@ -144,8 +146,6 @@ def parse_minute(text: str) -> datetime:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from franz_ivan.clients import connect_postgres
-    from franz_ivan.markets import parse_market
 
     parser = argparse.ArgumentParser(
         prog="python -m franz_ivan.gaps",
@@ -165,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--postgres-conn-id", default=POSTGRES_CONN_ID)
     args = parser.parse_args(argv)
     end = args.end or parse_minute(datetime.now(UTC).isoformat())
-    with connect_postgres(args.postgres_conn_id) as conn:
+    with PricesPostgresHook(args.postgres_conn_id).get_conn() as conn:
         markets = args.market or stored_markets(conn)
         gaps = [gap for market in markets for gap in find_gaps(conn, market, args.start, end)]
         lost = retention_gaps(conn, args.topic, args.start)

@@ -10,26 +10,8 @@ pending partitions.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True, slots=True)
-class GroupLimits:
-    """How far one run fans out.
-
-    :param max_groups: the most drains one run maps (the cap); at most the topic's partitions count.
-    :param min_events_per_group: a drain is started only for this many pending events, so a small
-        backlog stays one task (a mapped task costs seconds of scheduling, a drain ~50k events/s).
-    """
-
-    max_groups: int = 4
-    min_events_per_group: int = 100_000
-
-    def __post_init__(self) -> None:
-        if self.max_groups < 1:
-            raise ValueError(f"max_groups must be at least 1, got {self.max_groups}")
-        if self.min_events_per_group < 1:
-            raise ValueError(f"min_events_per_group must be at least 1, got {self.min_events_per_group}")
+from franz_ivan.limits import GroupLimits
 
 
 def pending_counts(pending: Mapping[str, int] | Mapping[int, int]) -> dict[int, int]:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
+
+from franz_ivan.hooks.checks import kafka_trouble
+from franz_ivan.hooks.kafka import PricesAdminHook
+
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message
 
 METADATA_TIMEOUT_SECONDS = 10.0
 MIRROR_TIMEOUT_SECONDS = 5.0
-PREFETCH_KBYTES = 16 * 1024
-"""How much librdkafka reads ahead (its default is 64 MiB): a few batches, so memory stays bounded."""
 
 
 class DrainError(RuntimeError):
@@ -26,24 +29,8 @@ class TopicMissingError(DrainError):
     """The topic does not exist: nothing was ever published to it."""
 
 
-def consumer_settings(consumer_group: str) -> dict[str, Any]:
-    """What the drain's (and the sensor's) consumer sets: no group join or auto commit, EOF events."""
-    return {
-        "group.id": consumer_group,
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
-        "enable.partition.eof": True,
-        "auto.offset.reset": "earliest",
-        "isolation.level": "read_committed",
-        "queued.max.messages.kbytes": PREFETCH_KBYTES,
-    }
-
-
 def partition_ids(consumer: Consumer, topic: str) -> list[int]:
     """The partition ids of ``topic``; raises :class:`DrainError` if the broker or topic is missing."""
-    from confluent_kafka import KafkaError, KafkaException
-
-    from franz_ivan.clients import kafka_trouble
 
     try:
         metadata = consumer.list_topics(topic, timeout=METADATA_TIMEOUT_SECONDS)
@@ -86,7 +73,6 @@ class GroupMirror:
     def __init__(
         self, config: dict[str, Any], consumer_group: str, topic: str, timeout: float = MIRROR_TIMEOUT_SECONDS
     ) -> None:
-        from franz_ivan.hooks.kafka import PricesAdminHook
 
         self.admin = PricesAdminHook(config=config).get_conn
         self.consumer_group = consumer_group
@@ -95,7 +81,6 @@ class GroupMirror:
 
     def copy(self, next_offsets: dict[int, int]) -> None:
         """Set the group's offsets to ``next_offsets``; raise ``KafkaException`` or ``TimeoutError``."""
-        from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 
         positions = [TopicPartition(self.topic, p, o) for p, o in sorted(next_offsets.items())]
         futures = self.admin.alter_consumer_group_offsets(

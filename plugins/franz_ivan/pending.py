@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from franz_ivan.hooks.kafka import PricesConsumerHook, PricesKafkaHook
+from franz_ivan.hooks.postgres import PricesPostgresHook
 from franz_ivan.kafka_topics import TopicMissingError, partition_ids
+from franz_ivan.pending_query import PendingQuery
+from franz_ivan.store import PriceStore
+from franz_ivan.topic_lifecycle import TopicIdentity, plan_resumes
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer
@@ -39,7 +43,6 @@ def pending_events(
     with the reason. ``new_prober`` makes the consumer that fetches where a log's end is in doubt
     (see :func:`franz_ivan.topic_lifecycle.plan_resumes`); ``consumer`` itself is never assigned then.
     """
-    from franz_ivan.topic_lifecycle import plan_resumes
 
     try:
         partitions = partition_ids(consumer, store.topic)
@@ -58,34 +61,13 @@ def pending_events(
     return pending
 
 
-@dataclass(frozen=True)
-class PendingQuery:
-    """What the sensor and its trigger watch: events of ``topic`` past ``consumer_group``'s stored positions.
-
-    :param topic: the Kafka topic.
-    :param consumer_group: the drain's consumer group, whose stored positions count as consumed.
-    :param kafka_conn_id: Airflow connection holding the librdkafka configuration.
-    :param postgres_conn_id: Airflow connection of the ``crypto_prices`` database.
-    :param poll_interval: seconds between checks.
-    """
-
-    topic: str
-    consumer_group: str
-    kafka_conn_id: str
-    postgres_conn_id: str
-    poll_interval: float = 2.0
-
-    def __post_init__(self) -> None:
-        if self.poll_interval <= 0:
-            raise ValueError(f"poll_interval must be positive, got {self.poll_interval!r}")
-
-    def pending_now(self) -> dict[int, int]:
-        """Pending events per partition, checked once: a :class:`PendingWatcher` opened, asked, closed."""
-        watcher = PendingWatcher(self)
-        try:
-            return watcher.pending()
-        finally:
-            watcher.close()
+def pending_now(query: PendingQuery) -> dict[int, int]:
+    """Pending events per partition for ``query``, checked once by a new :class:`PendingWatcher`."""
+    watcher = PendingWatcher(query)
+    try:
+        return watcher.pending()
+    finally:
+        watcher.close()
 
 
 class PendingWatcher:
@@ -96,10 +78,6 @@ class PendingWatcher:
     """
 
     def __init__(self, query: PendingQuery) -> None:
-        from franz_ivan.hooks.kafka import PricesConsumerHook, PricesKafkaHook
-        from franz_ivan.hooks.postgres import PricesPostgresHook
-        from franz_ivan.store import PriceStore
-        from franz_ivan.topic_lifecycle import TopicIdentity
 
         self.postgres = PricesPostgresHook(query.postgres_conn_id).get_conn()
         self.store = PriceStore(self.postgres, query.topic, query.consumer_group)
@@ -110,7 +88,6 @@ class PendingWatcher:
         self.identity = TopicIdentity(PricesKafkaHook(query.kafka_conn_id).config())
 
     def pending(self) -> dict[int, int]:
-        from franz_ivan.hooks.kafka import PricesConsumerHook
 
         # The polling consumer is never assigned: where a fetch is needed, a fresh one makes it, as
         # librdkafka crashes a consumer that had fetched from a topic when that topic is re-created.

@@ -14,6 +14,7 @@ from psycopg import errors
 
 from franz_ivan.settings import read_sql
 from franz_ivan.store_schema import lock_partitions
+from franz_ivan.topic_lifecycle import StoredPosition
 
 if TYPE_CHECKING:
     import psycopg
@@ -55,7 +56,6 @@ class PositionStore:
         positions table means nothing is stored yet, and one without the ``topic_id`` column (made
         before this release; the next drain adds it) means the ids are unknown.
         """
-        from franz_ivan.topic_lifecycle import StoredPosition
 
         key = {"consumer_group": self.consumer_group, "topic": self.topic}
         try:

@@ -24,11 +24,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+import requests
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
+from requests.adapters import HTTPAdapter
+
 from franz_ivan.event_fields import event_id_for, format_time
 from franz_ivan.events import AllowanceEvent, Event, Market, PriceEvent
-from franz_ivan.settings import settings
+from franz_ivan.hooks.kafka import PricesKafkaHook
+from franz_ivan.markets import parse_market
+from franz_ivan.publish import ensure_topic, publish
+from franz_ivan.settings import api_conn_id, settings
 from franz_ivan.sources import SOURCES, Endpoint, PriceSource, SourceError, fetch_quote
 from franz_ivan.sources.base import USER_AGENT, Allowance
+from franz_ivan.sources.history import fetch_history
 from franz_ivan.sources.pacing import SourcePacer
 
 if TYPE_CHECKING:
@@ -39,6 +48,25 @@ if TYPE_CHECKING:
     from franz_ivan.sources.history import History
 
 log = logging.getLogger(__name__)
+
+
+def source_endpoint(source: PriceSource) -> Endpoint:
+    """Base URL and API key of ``source`` from its connection ``<source>_api``, or its public URL.
+
+    The connection is optional: host = base URL (``https://`` unless it names a scheme, ``schema``
+    picks another), password = API key.
+    """
+    try:
+        conn = BaseHook.get_connection(api_conn_id(source.name))
+    except AirflowNotFoundException:
+        return Endpoint(source.default_base_url)
+    if not conn.host:
+        base_url = source.default_base_url
+    elif "://" in conn.host:
+        base_url = conn.host
+    else:
+        base_url = f"{conn.schema or 'https'}://{conn.host}" + (f":{conn.port}" if conn.port else "")
+    return Endpoint(base_url, conn.password or None)
 
 
 class SourceFetchError(RuntimeError):
@@ -123,7 +151,6 @@ def observe_history(
     window: tuple[datetime, datetime],
 ) -> Observation:
     """The candle events of ``market`` in ``window``; what failed, or lay beyond reach, as the error."""
-    from franz_ivan.sources.history import fetch_history
 
     def candles() -> Observation:
         history: History = fetch_history(session, endpoint, market, window, pacer)
@@ -181,8 +208,6 @@ def ask_unless_short(
 
 def new_session(pool_size: int) -> requests.Session:
     """An HTTP session whose connection pool fits ``pool_size`` concurrent fetches."""
-    import requests
-    from requests.adapters import HTTPAdapter
 
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
@@ -237,10 +262,6 @@ def publish_source(
         what could be had.
     :raises SourceFetchError: naming each failed market and its problem, after publishing the rest.
     """
-    from franz_ivan.clients import source_endpoint
-    from franz_ivan.hooks.kafka import PricesKafkaHook
-    from franz_ivan.markets import parse_market
-    from franz_ivan.publish import ensure_topic, publish
 
     source = SOURCES[source_name]
     markets = [parse_market(key) for key in market_keys]

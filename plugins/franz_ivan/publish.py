@@ -12,7 +12,12 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from confluent_kafka import KafkaException
+from confluent_kafka.cimpl import NewTopic
+
 from franz_ivan.events import Event, encode
+from franz_ivan.hooks.checks import kafka_trouble
+from franz_ivan.hooks.kafka import PricesAdminHook, PricesProducerHook
 
 if TYPE_CHECKING:
     from confluent_kafka import KafkaError, Message
@@ -24,25 +29,8 @@ class PublishError(RuntimeError):
     """The broker did not acknowledge every event."""
 
 
-def producer_settings(timeout: float) -> dict[str, Any]:
-    return {
-        "enable.idempotence": True,
-        "acks": "all",
-        "linger.ms": 5,
-        # librdkafka gives up on a message after this and reports it failed; flush() waits a
-        # little longer so that every report is in before we judge.
-        "message.timeout.ms": int(timeout * 1000),
-        "socket.connection.setup.timeout.ms": int(min(timeout, 10) * 1000),
-    }
-
-
 def ensure_topic(config: dict[str, Any], topic: str, partitions: int, timeout: float) -> None:
     """Create ``topic`` with ``partitions`` partitions if the cluster does not have it yet."""
-    from confluent_kafka import KafkaException
-    from confluent_kafka.cimpl import NewTopic
-
-    from franz_ivan.clients import kafka_trouble
-    from franz_ivan.hooks.kafka import PricesAdminHook
 
     admin = PricesAdminHook(config=config).get_conn
     try:
@@ -76,7 +64,6 @@ def produce(
     A full local queue is waited out, not failed. ``partition_of`` maps a message's index to its
     partition (default: by key). Raises :class:`PublishError` saying how many were acknowledged.
     """
-    from franz_ivan.hooks.kafka import PricesProducerHook
 
     failures: list[str] = []
     acknowledged: list[Message] = []

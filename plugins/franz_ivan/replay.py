@@ -18,15 +18,15 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from franz_ivan.hooks.postgres import PricesPostgresHook
 from franz_ivan.settings import CONSUMER_GROUP, POSTGRES_CONN_ID, settings
+from franz_ivan.store import PriceStore
 
 log = logging.getLogger(__name__)
 
 
 def replay(postgres_conn_id: str, topic_name: str, consumer_group: str) -> dict[int, int]:
     """Forget the stored positions of ``consumer_group`` on ``topic_name``; return what they were."""
-    from franz_ivan.hooks.postgres import PricesPostgresHook
-    from franz_ivan.store import PriceStore
 
     with PricesPostgresHook(postgres_conn_id).get_conn() as connection:
         store = PriceStore(connection, topic_name, consumer_group)

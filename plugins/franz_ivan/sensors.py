@@ -11,7 +11,7 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
-from franz_ivan.pending import PendingQuery
+from franz_ivan.pending_query import PendingQuery
 
 
 class PendingEventsSensor(BaseSensorOperator):
@@ -119,7 +119,9 @@ class PendingEventsSensor(BaseSensorOperator):
 
     def pending(self) -> dict[int, int]:
         """Pending events per partition, checked once from the worker."""
-        return self._query().pending_now()
+        from franz_ivan.pending import pending_now
+
+        return pending_now(self._query())
 
     def poke(self, context: Any) -> bool:
         pending = self.pending()

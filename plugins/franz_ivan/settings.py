@@ -12,6 +12,7 @@ fails the producer's fetch, not the import of every DAG.
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -20,10 +21,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-if TYPE_CHECKING:
-    from franz_ivan.drain import DrainLimits
-    from franz_ivan.groups import GroupLimits
-    from franz_ivan.sources.pacing import PacingSettings
+from franz_ivan.limits import DrainLimits, GroupLimits, PacingSettings
 
 KAFKA_CONN_ID: Final = "crypto_prices_kafka"
 POSTGRES_CONN_ID: Final = "crypto_prices_postgres"
@@ -47,7 +45,8 @@ ALLOWANCE_FLOOR_PATTERN: Final = re.compile(f"{PREFIX}([A-Z0-9_]+)_ALLOWANCE_FLO
 DEFAULT_ALLOWANCE_FLOORS: Final = {"cryptowatch": Decimal("0.5"), "binance": Decimal("600")}
 """Cryptowatch: free credits (10 a day, 0.005 a call). Binance: request weight (6000 a minute)."""
 
-DEFAULT_SQL_DIR: Final = Path(__file__).resolve().parents[2] / "include" / "sql"
+DEFAULT_SQL_DIR: Final = Path(str(importlib.resources.files("franz_ivan.sql")))
+"""The SQL statements: the package data ``franz_ivan.sql`` (``include/sql`` of the repository)."""
 
 T = TypeVar("T")
 
@@ -181,7 +180,6 @@ class Settings:
 
     def drain_limits(self) -> DrainLimits:
         """Batch size, time and stall bounds of one drain."""
-        from franz_ivan.drain import DrainLimits
 
         return DrainLimits(
             batch_size=self.drain_batch_size,
@@ -191,13 +189,11 @@ class Settings:
 
     def group_limits(self) -> GroupLimits:
         """How far one consumer run fans out over mapped drains."""
-        from franz_ivan.groups import GroupLimits
 
         return GroupLimits(max_groups=self.drain_max_groups, min_events_per_group=self.drain_min_group_events)
 
     def pacing(self) -> PacingSettings:
         """Attempts per market, first backoff and fetch budget of a source task."""
-        from franz_ivan.sources.pacing import PacingSettings
 
         return PacingSettings(
             attempts=self.fetch_attempts,
@@ -226,5 +222,6 @@ def _sql_text(sql_dir: Path, name: str) -> str:
 
 
 def read_sql(name: str) -> str:
-    """The text of ``include/sql/<name>.sql`` (``CRYPTO_PRICES_SQL_DIR``), read once per folder and name."""
+    """The text of ``<name>.sql`` of the package data ``franz_ivan.sql`` (or ``CRYPTO_PRICES_SQL_DIR``),
+    read once per folder and name."""
     return _sql_text(settings().sql_dir, name)

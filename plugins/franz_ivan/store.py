@@ -13,14 +13,13 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING
 
-import msgspec
 from psycopg import errors, sql
 
 from franz_ivan.copy_rows import copy_price_rows
 from franz_ivan.event_fields import validate_pair
-from franz_ivan.events import AllowanceEvent, PriceEvent
+from franz_ivan.events import AllowanceEvent, Located, PriceEvent
 from franz_ivan.positions import PositionStore
 from franz_ivan.settings import read_sql
 from franz_ivan.store_schema import create_price_table, prepare_schema
@@ -29,16 +28,6 @@ if TYPE_CHECKING:
     import psycopg
 
 log = logging.getLogger(__name__)
-
-EventT = TypeVar("EventT", PriceEvent, AllowanceEvent)
-
-
-class Located(msgspec.Struct, Generic[EventT], frozen=True):
-    """An event with the topic position it was read from (a ``msgspec.Struct``: one per message)."""
-
-    event: EventT
-    partition: int
-    offset: int
 
 
 @dataclass(frozen=True, slots=True)

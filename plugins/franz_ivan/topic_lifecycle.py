@@ -27,6 +27,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from confluent_kafka import KafkaError, KafkaException, TopicCollection, TopicPartition
+
+from franz_ivan.hooks.kafka import PricesAdminHook
 from franz_ivan.kafka_topics import DrainError, TopicMissingError
 
 if TYPE_CHECKING:
@@ -166,14 +169,12 @@ class TopicIdentity:
     """
 
     def __init__(self, config: dict[str, Any], timeout: float = DESCRIBE_TIMEOUT_SECONDS) -> None:
-        from franz_ivan.hooks.kafka import PricesAdminHook
 
         self.admin = PricesAdminHook(config=config).get_conn
         self.timeout = timeout
 
     def topic_id(self, topic: str) -> str | None:
         """The topic's id; None if the broker gives none. Raises :class:`TopicMissingError`."""
-        from confluent_kafka import KafkaError, KafkaException, TopicCollection
 
         futures = self.admin.describe_topics(TopicCollection([topic]), request_timeout=self.timeout)
         try:
@@ -208,7 +209,6 @@ def fetched_ends(
     watermark from an earlier fetch until a new one answers. The consumer is assigned for the
     fetch and unassigned after; what it reads is dropped, nothing is stored or committed.
     """
-    from confluent_kafka import KafkaError, TopicPartition
 
     consumer.assign([TopicPartition(topic, p, o) for p, o in sorted(offsets.items())])
     ends: dict[int, int] = {}
@@ -262,7 +262,6 @@ def plan_resumes(
         by default ``consumer`` fetches. A long-lived consumer must not: librdkafka 2.16 crashes the
         process (SIGSEGV) when a topic a consumer has fetched from is deleted and created again.
     """
-    from confluent_kafka import KafkaException, TopicPartition
 
     if topic_has_positions is None:
         topic_has_positions = bool(positions)

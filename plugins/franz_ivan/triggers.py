@@ -11,7 +11,8 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from asgiref.sync import sync_to_async
 
-from franz_ivan.pending import PendingQuery, PendingWatcher
+from franz_ivan.pending import PendingWatcher
+from franz_ivan.pending_query import PendingQuery
 
 
 class PendingEventsTrigger(BaseTrigger):
@@ -24,7 +25,7 @@ class PendingEventsTrigger(BaseTrigger):
 
     :param deadline: Unix time after which the trigger reports ``idle``.
     :param topic, consumer_group, kafka_conn_id, postgres_conn_id, poll_interval: what to watch and
-        how often, as for :class:`franz_ivan.pending.PendingQuery`.
+        how often, as for :class:`franz_ivan.pending_query.PendingQuery`.
     """
 
     def __init__(

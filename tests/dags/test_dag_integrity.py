@@ -115,7 +115,7 @@ def test_parsing_imports_no_client_library(dag_file: Path) -> None:
         text=True,
         timeout=120,
         check=True,
-        env={**_env(), "PYTHONPATH": str(ROOT / "plugins")},
+        env=_env(),
     )
     assert json.loads(completed.stdout.strip().splitlines()[-1]) == []
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from airflow.sdk import Connection
 
-from franz_ivan.clients import postgres_connect_kwargs
+from franz_ivan.hooks.postgres import PricesPostgresHook
 from franz_ivan.markets import parse_markets
 from franz_ivan.settings import KAFKA_CONN_ID, MARKETS_VARIABLE, POSTGRES_CONN_ID
 from tests.deploy.deploy_files import DOCKERFILE, HELM_VALUES, K8S_SECRETS, schema
@@ -104,8 +104,8 @@ def test_values_provide_every_setting_the_dags_read(
     postgres = Connection.from_json(
         filled_in(provided[f"AIRFLOW_CONN_{POSTGRES_CONN_ID.upper()}"]), conn_id="p"
     )
-    assert postgres_connect_kwargs(postgres)["dbname"] == "crypto_prices"
-    assert postgres_connect_kwargs(postgres)["sslmode"] == "verify-full"
+    assert PricesPostgresHook.for_connection(postgres).connect_kwargs()["dbname"] == "crypto_prices"
+    assert PricesPostgresHook.for_connection(postgres).connect_kwargs()["sslmode"] == "verify-full"
 
     assert parse_markets(env_value(values, f"AIRFLOW_VAR_{MARKETS_VARIABLE.upper()}"))
     assert env_value(values, "CRYPTO_PRICES_TOPIC") == "crypto_prices"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer
 
-from franz_ivan.kafka_topics import consumer_settings
+from franz_ivan.hooks.kafka import consumer_settings
 from tests.helpers import GROUP
 
 

@@ -101,7 +101,7 @@ class Starter:
 @contextmanager
 def starter(script: str, *args: str) -> Iterator[Starter]:
     """Run ``script`` in a new Python; afterwards (if the test failed) kill it and all it started."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)])}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     running = Starter(
         subprocess.Popen(
             [sys.executable, "-c", script, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True

@@ -174,7 +174,7 @@ def test_consumer_lag_is_measured_on_the_real_topic_and_clears_after_a_drain(
 
     from devtools.faults import DrainTarget, drain_once, make_feed
     from franz_ivan.drain import DrainLimits
-    from franz_ivan.kafka_topics import consumer_settings
+    from franz_ivan.hooks.kafka import consumer_settings
     from franz_ivan.pending import pending_events
     from franz_ivan.publish import ensure_topic, produce
     from franz_ivan.store import PriceStore

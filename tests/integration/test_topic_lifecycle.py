@@ -26,7 +26,8 @@ from devtools.local_stack import Broker, Postgres
 from franz_ivan.drain import DrainLimits
 from franz_ivan.drain_runner import run_drain
 from franz_ivan.kafka_topics import TopicMissingError
-from franz_ivan.pending import PendingQuery, PendingWatcher
+from franz_ivan.pending import PendingWatcher
+from franz_ivan.pending_query import PendingQuery
 from franz_ivan.publish import ensure_topic, produce
 from franz_ivan.settings import settings
 from franz_ivan.store import PriceStore

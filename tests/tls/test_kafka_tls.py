@@ -15,11 +15,10 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from devtools.tls import CertificateAuthority, Credentials, TlsBroker, kafka_tls_extra
-from franz_ivan.clients import kafka_config
 from franz_ivan.event_fields import event_id_for
 from franz_ivan.events import Market, PriceEvent
-from franz_ivan.hooks.kafka import PricesKafkaHook, PricesProducerHook
-from franz_ivan.kafka_topics import DrainError, consumer_settings, partition_ids
+from franz_ivan.hooks.kafka import PricesKafkaHook, PricesProducerHook, consumer_settings
+from franz_ivan.kafka_topics import DrainError, partition_ids
 from franz_ivan.publish import PublishError, ensure_topic, publish
 from tests.helpers import use_kafka_connection
 
@@ -63,7 +62,7 @@ def test_inline_pems_publish_and_read_back(
     monkeypatch: pytest.MonkeyPatch, good_extra: dict[str, Any], topic: str
 ) -> None:
     use_kafka_connection(monkeypatch, good_extra)
-    config = kafka_config()
+    config = PricesKafkaHook().config()
 
     ensure_topic(config, topic, 1, timeout=10)
     publish(config, topic, [price_event(topic)], timeout=10)
@@ -97,9 +96,9 @@ def test_file_path_settings_work_too(
         },
     )
 
-    ensure_topic(kafka_config(), topic, 1, timeout=10)
+    ensure_topic(PricesKafkaHook().config(), topic, 1, timeout=10)
 
-    assert topic in topics_seen_with(kafka_config())
+    assert topic in topics_seen_with(PricesKafkaHook().config())
 
 
 @pytest.fixture
@@ -148,7 +147,7 @@ def test_a_wrong_credential_fails_clearly_and_creates_nothing(
     use_kafka_connection(monkeypatch, bad_extra(case))
 
     with pytest.raises(PublishError) as raised:
-        ensure_topic(kafka_config(), topic, 1, timeout=QUICK)
+        ensure_topic(PricesKafkaHook().config(), topic, 1, timeout=QUICK)
 
     message = str(raised.value)
     assert f"Kafka at {kafka_tls.endpoint.address} did not answer" in message
@@ -166,7 +165,7 @@ def test_the_consumer_side_names_the_tls_failure_too(
 ) -> None:
     use_kafka_connection(monkeypatch, kafka_tls_extra(kafka_tls.endpoint, test_ca.certificate_pem, None))
     monkeypatch.setattr("franz_ivan.kafka_topics.METADATA_TIMEOUT_SECONDS", QUICK)
-    consumer = Consumer(kafka_config(**consumer_settings("tls-test")))
+    consumer = Consumer({**PricesKafkaHook().config(), **consumer_settings("tls-test")})
     try:
         with pytest.raises(DrainError, match="TLS failed, the broker requires a client certificate"):
             partition_ids(consumer, topic)
@@ -181,7 +180,7 @@ def test_a_host_name_missing_from_the_broker_certificate_fails(
     use_kafka_connection(monkeypatch, bad_extra("wrong host name"))
 
     with pytest.raises(PublishError, match="not a name in the certificate"):
-        ensure_topic(kafka_config(), topic, 1, timeout=QUICK)
+        ensure_topic(PricesKafkaHook().config(), topic, 1, timeout=QUICK)
 
 
 @pytest.mark.parametrize("form", ["inline", "file paths"])

@@ -12,7 +12,6 @@ from airflow.sdk import Connection
 
 from devtools.pg_cluster import PostgresCluster
 from devtools.tls import CertificateAuthority
-from franz_ivan.clients import open_postgres, postgres_connect_kwargs
 from franz_ivan.hooks.postgres import CONNECTION_TYPE, PricesPostgresHook
 
 pytestmark = [pytest.mark.tls, pytest.mark.integration]
@@ -54,7 +53,7 @@ def aiven_connection(
 def test_password_and_verify_full_with_the_ca_inline_connects_over_tls(
     aiven_connection: Connection, private_tmp: Path
 ) -> None:
-    with open_postgres(aiven_connection) as db:
+    with PricesPostgresHook.for_connection(aiven_connection).get_conn() as db:
         assert ssl_in_use(db) == (True, "TLSv1.3")
         assert db.execute("SELECT current_user").fetchone() == ("avnadmin",)
     assert list(private_tmp.iterdir()) == []
@@ -76,7 +75,7 @@ def test_a_client_certificate_inline_signs_in_where_the_server_demands_one(
         login="certuser",
     )
 
-    with open_postgres(conn) as db:
+    with PricesPostgresHook.for_connection(conn).get_conn() as db:
         assert db.execute("SELECT current_user").fetchone() == ("certuser",)
     assert list(private_tmp.iterdir()) == []
 
@@ -97,8 +96,8 @@ def test_file_paths_work_too_and_a_ca_alone_means_verify_full(
         conn_type="postgres",
     )
 
-    assert postgres_connect_kwargs(conn)["sslmode"] == "verify-full"
-    with open_postgres(conn) as db:
+    assert PricesPostgresHook.for_connection(conn).connect_kwargs()["sslmode"] == "verify-full"
+    with PricesPostgresHook.for_connection(conn).get_conn() as db:
         assert ssl_in_use(db)[0] is True
 
 
@@ -173,7 +172,7 @@ def test_a_wrong_credential_fails_clearly_on_connect_and_in_test_connection(
     """Connecting raises, and the Test button reports, the same error: it names what is wrong and
     the fix (a TLS problem's hint), shows no secret, and leaves no PEM file behind."""
     with pytest.raises(ConnectionError) as raised:
-        open_postgres(failing_connection)
+        PricesPostgresHook.for_connection(failing_connection).get_conn()
     ok, tested = PricesPostgresHook(connection=failing_connection).test_connection()
 
     message = str(raised.value)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from devtools.tls import CertificateAuthority, Credentials
-from franz_ivan.clients import CredentialsError, kafka_config
+from franz_ivan.hooks.checks import CredentialsError
 from franz_ivan.hooks.kafka import PricesKafkaHook
 from tests.helpers import use_kafka_connection
 
@@ -50,7 +50,7 @@ def test_a_malformed_connection_is_refused_naming_the_setting_not_its_value(
     use_kafka_connection(monkeypatch, extra)
 
     with pytest.raises(CredentialsError) as raised:
-        kafka_config()
+        PricesKafkaHook().config()
 
     assert complaint in str(raised.value)
     assert "MIGHAgEAMBMG" not in str(raised.value)
@@ -62,5 +62,6 @@ def test_test_connection_names_a_malformed_connection(monkeypatch: pytest.Monkey
     assert PricesKafkaHook().test_connection() == (
         False,
         "Kafka connection 'crypto_prices_kafka' has no 'bootstrap.servers' in its extra "
-        '(expected e.g. {"bootstrap.servers": "kafka.example.com:9092"})',
+        '(expected e.g. {"bootstrap.servers": "kafka.example.com:9092"}, or the host field of a '
+        "franz_ivan_kafka one)",
     )

@@ -14,8 +14,8 @@ import pytest
 from airflow.sdk import Connection
 
 from devtools.tls import CertificateAuthority, Credentials
-from franz_ivan.clients import CredentialsError, open_postgres, postgres_connect_kwargs
-from franz_ivan.hooks.postgres import CONNECTION_TYPE, inline_pem_files
+from franz_ivan.hooks.checks import CredentialsError
+from franz_ivan.hooks.postgres import CONNECTION_TYPE, PricesPostgresHook, inline_pem_files
 
 
 def modes_then_fail(conn: Connection, seen: dict[str, Any]) -> None:
@@ -75,7 +75,7 @@ def test_a_malformed_connection_is_refused_naming_the_setting_not_its_value(
     conn = Connection(conn_id="pg", conn_type=CONNECTION_TYPE, host="db.example.com", extra=json.dumps(extra))
 
     with pytest.raises(CredentialsError) as raised:
-        postgres_connect_kwargs(conn)
+        PricesPostgresHook.for_connection(conn).connect_kwargs()
 
     assert complaint in str(raised.value)
     assert "MIGHAgEAMBMG" not in str(raised.value)
@@ -87,7 +87,7 @@ def test_the_old_form_is_refused_saying_how_to_convert_it(test_ca: CertificateAu
     conn = Connection(conn_id="pg", conn_type="postgres", host="db.example.com", extra=json.dumps(extra))
 
     with pytest.raises(CredentialsError) as raised:
-        open_postgres(conn)
+        PricesPostgresHook.for_connection(conn).get_conn()
 
     message = str(raised.value)
     assert "holds inline PEM (sslrootcert_pem) under conn_type 'postgres'" in message

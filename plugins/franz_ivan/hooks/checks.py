@@ -1,7 +1,7 @@
 """Checks of the connections and the Kafka TLS failure hints, shared by the hooks; no client library.
 
-Light on purpose: :mod:`franz_ivan.clients` re-exports these, and importing it must not load
-confluent-kafka or psycopg.
+Light on purpose (no confluent-kafka, no psycopg): the Aiven connections helper and the masking
+checks use them without a client library.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ PRIVATE_KEY_PEM = re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")
 log = logging.getLogger(__name__)
 
 CONNECTION_TYPE = "franz_ivan_postgres"
-"""The PostgreSQL connection type with inline PEMs; ``provider/franz_ivan_provider`` registers
-:class:`franz_ivan.hooks.postgres.PricesPostgresHook` for it (keep the two in step)."""
+"""The PostgreSQL connection type with inline PEMs, bound to
+:class:`franz_ivan.hooks.postgres.PricesPostgresHook` (:mod:`franz_ivan.get_provider_info` declares
+it with its form, from this name)."""
 INLINE_PEM_SETTINGS = {
     "sslrootcert_pem": ("sslrootcert", "certificate"),
     "sslcert_pem": ("sslcert", "certificate"),
@@ -135,8 +136,8 @@ def check_kafka_extra(conn_id: str, extra: object) -> None:
     """
     if not isinstance(extra, dict) or not extra.get("bootstrap.servers"):
         raise CredentialsError(
-            f"Kafka connection {conn_id!r} has no 'bootstrap.servers' in its extra "
-            '(expected e.g. {"bootstrap.servers": "kafka.example.com:9092"})'
+            f"Kafka connection {conn_id!r} has no 'bootstrap.servers' in its extra (expected e.g. "
+            '{"bootstrap.servers": "kafka.example.com:9092"}, or the host field of a franz_ivan_kafka one)'
         )
     for setting, kind in KAFKA_PEM_SETTINGS.items():
         if setting in extra:

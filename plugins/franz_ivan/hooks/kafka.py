@@ -12,9 +12,14 @@ pipeline's guarantees need:
 - librdkafka's ``error_cb`` (a callable, which the provider accepts only as an allow-listed dotted
   path in the extra; set here in code) collects TLS handshake failures, which librdkafka reports
   nowhere else, and :func:`kafka_trouble` turns them into a hint naming the PEM to fix;
-- per client: the idempotent producer with bounded delivery (:func:`franz_ivan.publish.producer_settings`),
-  the drain's consumer settings (:func:`franz_ivan.kafka_topics.consumer_settings`), and a connection test
-  bounded in time that names the TLS problem.
+- per client: the idempotent producer with bounded delivery (:func:`producer_settings`), the drain's
+  consumer settings (:func:`consumer_settings`), and a connection test bounded in time that names the
+  TLS problem.
+
+The connection type ``franz_ivan_kafka`` is the same connection with a form (declared in
+:mod:`franz_ivan.get_provider_info`): bootstrap servers in the host field, the three PEMs in password
+fields, the rest of the librdkafka settings in the extra. It binds this hook to the UI's Test button.
+A ``kafka`` connection keeps working unchanged (docs/connections.md says how to convert it).
 """
 
 from __future__ import annotations
@@ -26,12 +31,64 @@ from airflow.providers.apache.kafka.hooks.base import KafkaBaseHook
 from airflow.providers.apache.kafka.hooks.client import KafkaAdminClientHook
 from airflow.providers.apache.kafka.hooks.consume import KafkaConsumerHook
 from airflow.providers.apache.kafka.hooks.produce import KafkaProducerHook
+from confluent_kafka import KafkaException
 
 from franz_ivan.hooks.checks import CredentialsError, check_kafka_extra, kafka_trouble, on_kafka_error
 from franz_ivan.settings import KAFKA_CONN_ID
 
 TEST_TIMEOUT_SECONDS = 10.0
 """How long :meth:`PricesKafkaHook.test_connection` waits for the brokers."""
+CONNECTION_TYPE = "franz_ivan_kafka"
+FORM_SETTINGS = {
+    "security_protocol": "security.protocol",
+    "ssl_ca_pem": "ssl.ca.pem",
+    "ssl_certificate_pem": "ssl.certificate.pem",
+    "ssl_key_pem": "ssl.key.pem",
+}
+"""The ``franz_ivan_kafka`` form's fields (stored in the extra) and the librdkafka setting each fills."""
+PREFETCH_KBYTES = 16 * 1024
+"""How much librdkafka reads ahead (its default is 64 MiB): a few batches, so memory stays bounded."""
+
+
+def producer_settings(timeout: float) -> dict[str, Any]:
+    """An idempotent producer (``acks=all``) that reports a message failed after ``timeout`` seconds."""
+    return {
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        # librdkafka gives up on a message after this and reports it failed; flush() waits a
+        # little longer so that every report is in before we judge.
+        "message.timeout.ms": int(timeout * 1000),
+        "socket.connection.setup.timeout.ms": int(min(timeout, 10) * 1000),
+    }
+
+
+def consumer_settings(consumer_group: str) -> dict[str, Any]:
+    """What the drain's (and the sensor's) consumer sets: no group join or auto commit, EOF events."""
+    return {
+        "group.id": consumer_group,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "enable.partition.eof": True,
+        "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed",
+        "queued.max.messages.kbytes": PREFETCH_KBYTES,
+    }
+
+
+def librdkafka_settings(conn_type: str | None, host: str | None, extra: Mapping[str, Any]) -> dict[str, Any]:
+    """The librdkafka configuration a connection holds: a ``kafka`` one's extra as it is; a
+    ``franz_ivan_kafka`` one's extra with the host as ``bootstrap.servers`` and the form's fields
+    under their librdkafka names (an empty field sets nothing)."""
+    if conn_type != CONNECTION_TYPE:
+        return dict(extra)
+    config = {key: value for key, value in extra.items() if key not in FORM_SETTINGS}
+    if host:
+        config["bootstrap.servers"] = host
+    for field, setting in FORM_SETTINGS.items():
+        if extra.get(field):
+            config[setting] = extra[field]
+    return config
 
 
 class PricesKafkaHook(KafkaBaseHook):
@@ -46,6 +103,7 @@ class PricesKafkaHook(KafkaBaseHook):
     """
 
     default_conn_name = KAFKA_CONN_ID
+    conn_type = CONNECTION_TYPE
     hook_name = "Apache Kafka (franz-ivan)"
 
     def __init__(
@@ -63,8 +121,14 @@ class PricesKafkaHook(KafkaBaseHook):
         if self.given_config is not None:
             base = self.given_config
         else:
-            check_kafka_extra(self.kafka_config_id, self.get_connection(self.kafka_config_id).extra_dejson)
-            base = super()._build_config()
+            conn = self.get_connection(self.kafka_config_id)
+            base = librdkafka_settings(conn.conn_type, conn.host, conn.extra_dejson)
+            check_kafka_extra(self.kafka_config_id, base)
+            if conn.conn_type == CONNECTION_TYPE:
+                # The provider's own build reads the extra alone; the form's fields are mapped above.
+                self._resolve_callbacks(base)
+            else:
+                base = super()._build_config()
         return {"error_cb": on_kafka_error, **base, **self.client_settings()}
 
     def config(self) -> dict[str, Any]:
@@ -73,8 +137,6 @@ class PricesKafkaHook(KafkaBaseHook):
 
     def test_connection(self) -> tuple[bool, str]:
         """The UI's Test button: list the topics within 10 s; on failure, what went wrong (TLS named)."""
-        from confluent_kafka import KafkaException
-
         try:
             config = self._build_config()
         except (CredentialsError, ValueError) as error:
@@ -118,8 +180,6 @@ class PricesProducerHook(PricesKafkaHook, KafkaProducerHook):
         self.delivery_timeout = delivery_timeout
 
     def client_settings(self) -> dict[str, Any]:
-        from franz_ivan.publish import producer_settings
-
         return producer_settings(self.delivery_timeout)
 
 
@@ -146,6 +206,4 @@ class PricesConsumerHook(PricesKafkaHook, KafkaConsumerHook):
         self.topics: list[str] = []
 
     def client_settings(self) -> dict[str, Any]:
-        from franz_ivan.kafka_topics import consumer_settings
-
         return consumer_settings(self.consumer_group)

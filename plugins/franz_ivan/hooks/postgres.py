@@ -7,7 +7,7 @@ Two connection forms reach it:
   stock ``PostgresHook`` takes the same connection unchanged.
 - conn_type ``franz_ivan_postgres`` (Aiven, secrets held as text): the same, with the CA, client
   certificate and key inline as PEM (``sslrootcert_pem``, ``sslcert_pem``, ``sslkey_pem``). The
-  ``franz-ivan-airflow-provider`` distribution (``provider/``) registers this hook for that type, so
+  ``franz-ivan`` distribution registers this hook for that type (:mod:`franz_ivan.get_provider_info`), so
   ``conn.get_hook()`` returns it and the stock SQL operators, the check operators and the UI's
   Test button work on the connection.
 
@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 
 from franz_ivan.hooks.checks import CONNECTION_TYPE, INLINE_PEM_SETTINGS, CredentialsError, check_pem
@@ -154,6 +155,11 @@ class PricesPostgresHook(PostgresHook):
     default_conn_name = POSTGRES_CONN_ID
     ignored_extra_options = PostgresHook.ignored_extra_options | set(INLINE_PEM_SETTINGS)
 
+    @classmethod
+    def for_connection(cls, conn: Connection) -> PricesPostgresHook:
+        """The hook of a connection object in hand (one not looked up by id: made by a helper, say)."""
+        return cls(postgres_conn_id=conn.conn_id, connection=conn)
+
     def get_conn(self) -> Any:
         """Open a psycopg connection (autocommit off; use it in ``with``), or raise naming the problem."""
         check_postgres_connection(self.connection)
@@ -176,8 +182,6 @@ class PricesPostgresHook(PostgresHook):
         return with_defaults(args, conn.extra_dejson)
 
     def _create_connection(self, conn_args: dict[str, Any]) -> Any:
-        import psycopg
-
         conn = self.connection
         args = with_defaults(conn_args, conn.extra_dejson)
         with inline_pem_files(conn) as pem_files:

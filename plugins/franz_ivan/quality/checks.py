@@ -21,6 +21,7 @@ from psycopg import sql
 from franz_ivan.events import Market
 from franz_ivan.quality.config import QualityConfig
 from franz_ivan.settings import read_sql
+from franz_ivan.store_schema import lock_schema
 
 if TYPE_CHECKING:
     import psycopg
@@ -234,7 +235,6 @@ def failure_message(check: str, results: Sequence[CheckResult]) -> str | None:
 
 def prepare_tables(conn: psycopg.Connection) -> None:
     """Create the pipeline's tables (if the consumer has not yet) and the results table."""
-    from franz_ivan.store_schema import lock_schema
 
     with conn.transaction():
         lock_schema(conn)

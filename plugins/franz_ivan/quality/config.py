@@ -19,6 +19,8 @@ from typing import Any, Final
 
 from franz_ivan.event_fields import EventError, validate_pair
 from franz_ivan.events import Market
+from franz_ivan.markets import MarketsError, parse_market
+from franz_ivan.sources import SOURCES
 
 QUALITY_VARIABLE: Final = "crypto_prices_quality"
 
@@ -104,8 +106,6 @@ def _number(value: object, where: str) -> float:
 
 def _override_key(key: str) -> str:
     """The canonical name of an override: a source, a pair, or a market's ``source:exchange:pair``."""
-    from franz_ivan.markets import MarketsError, parse_market
-    from franz_ivan.sources import SOURCES
 
     if key in SOURCES:
         return key

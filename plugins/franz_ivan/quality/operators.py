@@ -40,7 +40,7 @@ class RecordedThresholdCheckOperator(SQLThresholdCheckOperator):
 
     def push(self, meta_data: dict[str, Any]) -> None:
         """Record the verdict (the stock operator only logs it here)."""
-        from franz_ivan.clients import connect_postgres
+        from franz_ivan.hooks.postgres import PricesPostgresHook
         from franz_ivan.quality.checks import CheckResult, record_results
 
         figure, low, high = meta_data["result"], meta_data["min_threshold"], meta_data["max_threshold"]
@@ -52,7 +52,7 @@ class RecordedThresholdCheckOperator(SQLThresholdCheckOperator):
         result = CheckResult(
             self.check_name, self.market, Decimal(figure), Decimal(high), passed, self._message
         )
-        with connect_postgres(self.conn_id or POSTGRES_CONN_ID) as conn:
+        with PricesPostgresHook(self.conn_id or POSTGRES_CONN_ID).get_conn() as conn:
             record_results(conn, [result], self._context.get("run_id"))
 
     def _raise_exception(self, exception_string: str) -> NoReturn:

@@ -15,8 +15,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from airflow.sdk import Variable
 from airflow.sdk.exceptions import AirflowFailException
 
+from franz_ivan.hooks.postgres import PricesPostgresHook
+from franz_ivan.markets import parse_market, parse_markets
+from franz_ivan.pending import pending_now
+from franz_ivan.pending_query import PendingQuery
 from franz_ivan.quality.checks import (
     ALLOWANCE,
     CONSUMER_LAG,
@@ -34,7 +39,14 @@ from franz_ivan.quality.checks import (
     record_results,
 )
 from franz_ivan.quality.config import QUALITY_VARIABLE, QualityConfig, parse_config
-from franz_ivan.settings import CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID
+from franz_ivan.settings import (
+    CONSUMER_GROUP,
+    DEFAULT_MARKETS,
+    KAFKA_CONN_ID,
+    MARKETS_VARIABLE,
+    POSTGRES_CONN_ID,
+    settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +57,10 @@ class DataQualityError(AirflowFailException):
 
 def load_settings() -> dict[str, Any]:
     """Create the tables if missing; the settings and market keys the checks run with (small XCom)."""
-    from airflow.sdk import Variable
-
-    from franz_ivan.clients import connect_postgres
-    from franz_ivan.markets import parse_markets
-    from franz_ivan.settings import DEFAULT_MARKETS, MARKETS_VARIABLE, settings
 
     config = parse_config(Variable.get(QUALITY_VARIABLE, default=None))
     markets = parse_markets(Variable.get(MARKETS_VARIABLE, default=json.dumps(DEFAULT_MARKETS)))
-    with connect_postgres(POSTGRES_CONN_ID) as conn:
+    with PricesPostgresHook(POSTGRES_CONN_ID).get_conn() as conn:
         prepare_tables(conn)
     return {
         "config": config.as_json(),
@@ -77,7 +84,6 @@ def judge(
     :param markets: the market keys of the markets Variable (staleness judges each).
     :param topic: the topic whose consumer lag is judged.
     """
-    from franz_ivan.markets import parse_market
 
     as_of = as_of or datetime.now(UTC)
     if check == STALENESS:
@@ -94,9 +100,8 @@ def judge(
 
 
 def _pending_events(topic: str) -> dict[int, int]:
-    from franz_ivan.pending import PendingQuery
 
-    return PendingQuery(topic, CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID).pending_now()
+    return pending_now(PendingQuery(topic, CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID))
 
 
 def run_check(check: str, settings: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, int]:
@@ -106,10 +111,9 @@ def run_check(check: str, settings: Mapping[str, Any], context: Mapping[str, Any
     :param settings: what :func:`load_settings` returned.
     :param context: the task's Airflow context (for the run id).
     """
-    from franz_ivan.clients import connect_postgres
 
     config = parse_config(settings["config"])
-    with connect_postgres(POSTGRES_CONN_ID) as conn:
+    with PricesPostgresHook(POSTGRES_CONN_ID).get_conn() as conn:
         results = judge(check, conn, config, settings["markets"], settings["topic"])
         record_results(conn, results, context.get("run_id"))
     for result in results:

@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Final
 
+import requests
+
 from franz_ivan.sources.base import Allowance, Endpoint, Quote, RateLimitedError, SourceError
 from franz_ivan.sources.binance import BinanceSource
 from franz_ivan.sources.bitstamp import BitstampSource
@@ -34,7 +36,6 @@ def fetch_quote(session: requests.Session, endpoint: Endpoint, market: Market) -
 @contextmanager
 def network_errors(market: Market) -> Iterator[None]:
     """Turn a failed request (timeout, TLS, refused) into a :class:`SourceError` naming the market."""
-    import requests
 
     try:
         yield

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
+from franz_ivan.sources import network_errors
 from franz_ivan.sources.binance import BinanceHistory
 from franz_ivan.sources.bitstamp import BitstampHistory
 from franz_ivan.sources.candles import MINUTE, CandleHistory, CandlePage, MinuteCandle
@@ -98,7 +99,6 @@ def fetch_history(
     :raises SourceError: for any failed request or bad answer (what earlier pages gave is lost
         with it; the run's retry asks again, and the event ids make that harmless).
     """
-    from franz_ivan.sources import network_errors
 
     history = HISTORIES[market.source]
     start, end = window

@@ -26,6 +26,7 @@ from dataclasses import KW_ONLY, dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final, Protocol, TypeVar
 
+from franz_ivan.limits import PacingSettings
 from franz_ivan.settings import allowance_floor_env
 from franz_ivan.sources.base import Allowance, RateLimitedError, SourceError
 
@@ -46,16 +47,6 @@ AnswerT = TypeVar("AnswerT", bound=Answer)
 
 MAX_BACKOFF_SECONDS: Final = 30.0
 RETRY_AFTER_JITTER: Final = 0.1
-
-
-@dataclass(frozen=True, slots=True)
-class PacingSettings:
-    """Bounds on asking one source: attempts per market, first backoff, total time for fetching
-    (from the environment: :meth:`franz_ivan.settings.Settings.pacing`)."""
-
-    attempts: int
-    backoff_base: float
-    budget: float
 
 
 @dataclass

@@ -1,4 +1,5 @@
 """The "Crypto prices" page of the Airflow UI: a FastAPI app, its data queries and its static assets.
 
-Registered by ``plugins/crypto_prices_ui.py``; see ``docs/ui.md``.
+Registered by :mod:`franz_ivan.ui.plugin` (the distribution's ``airflow.plugins`` entry point); see
+``docs/ui.md``.
 """

@@ -18,9 +18,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
+from airflow.api_fastapi.core_api.security import requires_access_view
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse
 
+from franz_ivan.hooks.checks import CredentialsError
+from franz_ivan.hooks.postgres import PricesPostgresHook
+from franz_ivan.kafka_topics import DrainError
 from franz_ivan.settings import CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID, settings
 from franz_ivan.ui import page_data
 from franz_ivan.ui.page_params import ParameterError, parse_pair, parse_range, refuse_unknown
@@ -50,9 +55,8 @@ SECURITY_HEADERS: Final = {
 @contextmanager
 def read_only_connection() -> Iterator[psycopg.Connection]:
     """A session on the project's PostgreSQL connection that cannot write and cannot run long."""
-    from franz_ivan.clients import connect_postgres
 
-    with connect_postgres(POSTGRES_CONN_ID) as conn:
+    with PricesPostgresHook(POSTGRES_CONN_ID).get_conn() as conn:
         conn.read_only = True
         conn.execute("SELECT set_config('statement_timeout', %s, false)", (str(STATEMENT_TIMEOUT_MS),))
         yield conn
@@ -73,8 +77,6 @@ def checked_params(request: Request, allowed: tuple[str, ...]) -> dict[str, str]
 
 def answer(produce: Callable[[], dict[str, Any]]) -> JSONResponse:
     """Run ``produce`` and turn the errors the page can explain into 4xx/5xx naming the problem."""
-    from franz_ivan.clients import CredentialsError
-    from franz_ivan.kafka_topics import DrainError
 
     try:
         body = produce()
@@ -115,8 +117,6 @@ def lag() -> dict[str, Any]:
 
 def create_app() -> FastAPI:
     """The page, its static files and its JSON API, each behind Airflow's login."""
-    from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
-    from airflow.api_fastapi.core_api.security import requires_access_view
 
     app = FastAPI(
         title="Crypto prices",

@@ -13,8 +13,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
+from psycopg import sql
+
 from franz_ivan.event_fields import EventError, validate_pair
+from franz_ivan.hooks.kafka import PricesConsumerHook, PricesKafkaHook
+from franz_ivan.pending import pending_events
 from franz_ivan.settings import read_sql
+from franz_ivan.store import PriceStore
 from franz_ivan.ui.page_params import MAX_PAIRS, ChartRange, max_rows
 
 if TYPE_CHECKING:
@@ -83,7 +88,6 @@ def price_series(
 ) -> dict[str, Any]:
     """One pair's chart: per source, exchange and kind a line of ``[bin start, open, high, low, close,
     rows]`` points, oldest first. ``truncated`` says the row bound cut lines short."""
-    from psycopg import sql
 
     pair = validate_pair(pair)
     if not table_exists(conn, pair):
@@ -127,7 +131,6 @@ def price_series(
 def freshness(conn: psycopg.Connection, pairs: list[str], now: datetime) -> list[dict[str, Any]]:
     """Per market, the newest ``observed_at`` and its age in seconds; a pair silent for the whole
     window is listed once with ``null`` for both."""
-    from psycopg import sql
 
     markets: list[dict[str, Any]] = []
     for pair in pairs:
@@ -224,14 +227,10 @@ def consumer_lag(
 ) -> dict[str, Any]:
     """Events of ``topic`` not stored yet, per partition: the broker's end offsets minus the positions
     stored with the rows. Reads watermarks only; joins no group and commits nothing."""
-    from franz_ivan.clients import kafka_config
-    from franz_ivan.hooks.kafka import PricesConsumerHook
-    from franz_ivan.pending import pending_events
-    from franz_ivan.store import PriceStore
 
     if not table_exists(conn, OFFSETS_TABLE):
         raise PageDataError(f"table {OFFSETS_TABLE!r} does not exist: the consumer has not run yet")
-    config = kafka_config(kafka_conn_id, log_level=4)
+    config = {**PricesKafkaHook(kafka_conn_id).config(), "log_level": 4}
     consumer = PricesConsumerHook(kafka_conn_id, consumer_group=consumer_group, config=config).get_conn
     try:
         pending = pending_events(consumer, PriceStore(conn, topic, consumer_group))

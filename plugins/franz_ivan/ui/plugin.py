@@ -2,6 +2,8 @@
 
 The api-server mounts the plugin's app at ``/crypto-prices``; the UI shows its page in a frame at
 ``/plugin/crypto-prices``. The app lives in :mod:`franz_ivan.ui.page_app`; see ``docs/ui.md``.
+Airflow finds the plugin through the distribution's ``airflow.plugins`` entry point (and lists it
+from :mod:`franz_ivan.get_provider_info`), not through its plugins folder.
 """
 
 from __future__ import annotations
