@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import dag_parse, drain_throughput, producer_fanout, scale_out
+from bench import dag_parse, drain_throughput, plugin_load, producer_fanout, scale_out
 from bench.common import Figure, print_machine
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, tuple[Runner, list[str], list[str]]] = {
     ),
     "scale_out": (scale_out.main, [], ["--events", "3000", "--batch-size", "500"]),
     "dag_parse": (dag_parse.main, [], []),
+    "plugin_load": (plugin_load.main, [], []),
     "producer_fanout": (producer_fanout.main, [], ["--latency", "0.05"]),
 }
 
