@@ -66,8 +66,16 @@ AIVEN_ENV = {
 }
 """What deploy/compose/aiven/aiven.env holds, with made-up values (single-quoted like the docs say)."""
 
+SEED_MARKETS_ENV = "SEED_CRYPTO_PRICES_MARKETS"
+"""The variable holding the markets an init step stores as the Variable if the database has none."""
+
 PINNED_TAG = re.compile(r"\d+(\.\d+){1,2}([-.][\w.]+)?")
 """An exact version such as ``17.6``, ``4.1.1`` or ``3.3.2-python3.11`` (never ``latest`` or ``17``)."""
+
+
+def seeded_markets(compose: dict[str, Any]) -> str:
+    """The markets compose's init step stores as the Variable on a first start."""
+    return str(compose["services"]["airflow-init"]["environment"][SEED_MARKETS_ENV])
 
 
 class ComposeTagLoader(yaml.SafeLoader):

@@ -27,7 +27,6 @@ from franz_ivan.clients import postgres_connect_kwargs, source_endpoint
 from franz_ivan.markets import parse_markets
 from franz_ivan.settings import (
     KAFKA_CONN_ID,
-    MARKETS_VARIABLE,
     POSTGRES_CONN_ID,
     api_conn_id,
     settings,
@@ -45,6 +44,7 @@ from tests.deploy.deploy_files import (
     compose_config,
     load_compose_yaml,
     schema,
+    seeded_markets,
 )
 
 pytestmark = pytest.mark.deploy
@@ -155,8 +155,7 @@ def test_airflow_services_get_every_setting_the_dags_read(
             server_env["CRYPTO_PRICES_DB_PASSWORD"],
         ), f"{name}: the connection and the database the init script creates differ"
 
-        markets = parse_markets(env[f"AIRFLOW_VAR_{MARKETS_VARIABLE.upper()}"])
-        for source in {market.source for market in markets}:
+        for source in {market.source for market in parse_markets(seeded_markets(compose_local))}:
             api = urlsplit(connection(env, api_conn_id(source)).host)
             assert api.hostname in services, f"{name}: {source} API host {api.hostname!r} is not a service"
             assert f'"0.0.0.0", {api.port}' in services[api.hostname]["command"][0]
@@ -270,7 +269,7 @@ def test_price_api_service_answers_every_default_market(
         subprocess.run(["cp", "-r", str(source), str(container / target.relative_to("/"))], check=True)
     command = [sys.executable if part == "python" else part for part in service["entrypoint"]]
     command += service["command"]
-    markets = services["airflow-scheduler"]["environment"][f"AIRFLOW_VAR_{MARKETS_VARIABLE.upper()}"]
+    markets = seeded_markets(compose_local)
     client = f"""
 import json, subprocess, sys, time, requests
 from franz_ivan.markets import parse_markets
