@@ -1,5 +1,5 @@
 """The markets Variable in every deployment: seeded once into the metadata database by an init step,
-never pinned in the environment.
+never pinned in the environment; and nothing found through ``PYTHONPATH``.
 
 Airflow reads ``AIRFLOW_VAR_*`` before the metadata database, so a Variable set in a deployment
 file would hide every edit made in the UI or with the CLI. The init steps (compose's
@@ -25,13 +25,14 @@ from tests.deploy.deploy_files import (
     HELM_VALUES,
     ROOT,
     SEED_MARKETS_ENV,
+    dockerfile_instructions,
     load_compose_yaml,
 )
 
 pytestmark = pytest.mark.deploy
 
-NEVER_SET = (f"AIRFLOW_VAR_{MARKETS_VARIABLE.upper()}",)
-"""What no deployment file sets: the pinned markets Variable."""
+NEVER_SET = (f"AIRFLOW_VAR_{MARKETS_VARIABLE.upper()}", "PYTHONPATH")
+"""What no deployment file sets: the pinned markets Variable, and a path to find the package on."""
 COMPOSE_FILES = sorted(ROOT.glob("docker-compose*.y*ml"))
 HELM_VALUES_FILES = sorted((ROOT / "deploy" / "helm").glob("*.y*ml"))
 
@@ -60,6 +61,11 @@ def test_the_resolved_compose_models_neither(
         for name, service in model["services"].items():
             found = set(NEVER_SET) & set(service.get("environment") or {})
             assert not found, f"{mode} mode: {name} sets {found}"
+
+
+def test_the_image_neither() -> None:
+    for arguments in dockerfile_instructions("ENV") + dockerfile_instructions("ARG"):
+        assert not any(word in arguments for word in NEVER_SET), f"Dockerfile: {arguments}"
 
 
 def seed_steps(compose_local: dict[str, Any]) -> dict[str, tuple[str, dict[str, str]]]:
