@@ -1,17 +1,19 @@
 # The one Airflow image of every deployment: docker compose (local and Aiven mode) and the
-# official Helm chart. The official image plus the pinned requirements, with the DAGs, the
-# franz_ivan plugin package and the SQL baked in at the paths Airflow and settings.py expect.
+# official Helm chart. The official image plus the pinned requirements and the franz-ivan
+# distribution (the franz_ivan package with its SQL, its provider and UI-plugin entry points),
+# with the DAG files baked in where Airflow looks for them.
 FROM apache/airflow:3.3.2-python3.11
 
-# requirements.txt pins apache-airflow to the image's own version, so pip keeps it as it is. Then
-# the franz-ivan distribution itself (its package, SQL, provider and plugin entry points).
+# requirements.txt pins apache-airflow to the image's own version, so pip keeps it as it is.
 COPY requirements.txt /tmp/franz-ivan/requirements.txt
 RUN pip install --no-cache-dir -r /tmp/franz-ivan/requirements.txt
-COPY pyproject.toml /tmp/franz-ivan/pyproject.toml
-COPY README.md /tmp/franz-ivan/README.md
-COPY plugins/ /tmp/franz-ivan/plugins/
-COPY include/ /tmp/franz-ivan/include/
-RUN pip install --no-cache-dir --no-deps /tmp/franz-ivan
+
+# The distribution itself, from the files its build reads: the package's source in plugins/, the
+# SQL of include/sql (shipped as package data). --no-deps: the pins above are its dependencies.
+COPY pyproject.toml README.md /tmp/franz-ivan/build/
+COPY plugins/ /tmp/franz-ivan/build/plugins/
+COPY include/ /tmp/franz-ivan/build/include/
+RUN cd /tmp/franz-ivan/build && pip install --no-cache-dir --no-deps . && rm -rf /tmp/franz-ivan
 
 COPY --chown=airflow:root dags/ /opt/airflow/dags/
 

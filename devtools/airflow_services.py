@@ -3,7 +3,8 @@ scheduler) for ``make up``, the end-to-end tests and the TLS tests.
 
 :func:`airflow_components` starts any of them as :class:`devtools.processes.Service` s and stops them
 in reverse order; :func:`airflow_services` is ``make up``'s whole Airflow: metadata in the local
-PostgreSQL (:func:`metadata_database`), the four components, health waited for, DAGs unpaused.
+PostgreSQL (:func:`metadata_database`), the markets Variable seeded there, the four components,
+health waited for, DAGs unpaused.
 """
 
 from __future__ import annotations
@@ -115,6 +116,17 @@ class Airflow:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def markets(self) -> list[str]:
+        """The markets the producer's next run reads: the Variable as stored now (a person may have
+        edited it since it was seeded), else the producer's default. Raises ``MarketsError`` for a
+        Variable the producer would refuse."""
+        from franz_ivan.markets import parse_markets
+        from franz_ivan.settings import DEFAULT_MARKETS, MARKETS_VARIABLE
+
+        variable = self.api.call("GET", f"/variables/{MARKETS_VARIABLE}", missing_ok=True)
+        raw = variable["value"] if variable else json.dumps(DEFAULT_MARKETS)
+        return [market.key for market in parse_markets(raw)]
+
     def check_alive(self) -> None:
         """Raise, with the end of its log, if a component has exited."""
         for service in self.services:
@@ -186,7 +198,8 @@ def airflow_components(
 
 @contextmanager
 def airflow_services(stack: Stack, port: int, startup_timeout: float = STARTUP_SECONDS) -> Iterator[Airflow]:
-    """Migrate the metadata, start the four components, wait until they are healthy, unpause both DAGs.
+    """Migrate the metadata, seed the markets Variable unless it is stored already, start the four
+    components, wait until they are healthy, unpause both DAGs.
 
     Every component is stopped again (its whole process group) when the block ends, however it ends.
     """
@@ -194,6 +207,7 @@ def airflow_services(stack: Stack, port: int, startup_timeout: float = STARTUP_S
     env = services_env(stack, port)
     stack.airflow_home.mkdir(parents=True, exist_ok=True)
     stack.airflow("db", "migrate", env=env)
+    stack.seed_markets(env)
     password = admin_password(stack.airflow_home)
     components = [[name] for name in COMPONENTS]
     with airflow_components(components, env, stack.airflow_home / "logs") as services:

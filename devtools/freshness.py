@@ -94,7 +94,7 @@ def wait_until_drained(airflow: Airflow, timeout: float) -> list[TopicEvent]:
     published in between is noticed and the check repeated. Returns the topic's events.
     """
     stack = airflow.stack
-    pairs = pairs_of(stack.markets)
+    pairs = pairs_of(airflow.markets())
 
     def drained() -> list[TopicEvent] | None:
         airflow.check_alive()
@@ -163,7 +163,7 @@ def run_freshness(airflow: Airflow, runs: int, since: datetime, timeout: float) 
         interval=5,
     )
     events = wait_until_drained(airflow, timeout=180)
-    freshness = measure_freshness(airflow.stack.postgres, pairs_of(airflow.stack.markets), since)
+    freshness = measure_freshness(airflow.stack.postgres, pairs_of(airflow.markets()), since)
     print(
         f"Freshness over {len(scheduled_runs_done(airflow.api, since))} scheduled producer runs, "
         f"{len(events)} events in the topic, {freshness.rows} price rows: "

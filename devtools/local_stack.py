@@ -8,8 +8,9 @@ services the same way. Everything it starts it stops again.
   ``_PG_PORT`` / ``_PG_USER`` to use another one); the database is created if missing.
 - The price API: :mod:`devtools.price_api` in a thread, or in a process for ``make up``.
 - Airflow: a project-local ``AIRFLOW_HOME`` with SQLite metadata (``make up`` moves it to
-  PostgreSQL), connections and the markets Variable given as ``AIRFLOW_CONN_*`` / ``AIRFLOW_VAR_*``
-  environment variables, and both masking settings.
+  PostgreSQL), connections given as ``AIRFLOW_CONN_*`` environment variables, the markets Variable
+  as ``AIRFLOW_VAR_*`` too or seeded into the metadata database (``make up``), and both masking
+  settings.
 """
 
 from __future__ import annotations
@@ -206,10 +207,16 @@ class Stack:
     live_sources: tuple[str, ...] = ()
     """Price sources reached at their public URLs; every other one gets a ``<source>_api``
     connection pointing at the local price API."""
+    pin_markets: bool = True
+    """Give ``markets`` to Airflow as the environment Variable (``make demo`` and the tests: each
+    run's own markets, nothing stored). ``False`` for ``make up``: :meth:`seed_markets` stores them
+    in the metadata database instead, where the UI and the CLI can change them; Airflow reads the
+    environment first, so a Variable pinned there would hide every edit."""
 
     def airflow_env(self) -> dict[str, str]:
-        """Environment for ``airflow`` commands: project folders, SQLite metadata, connections, Variable."""
-        from franz_ivan.settings import api_conn_id
+        """Environment for ``airflow`` commands: project folders, SQLite metadata, connections, and the
+        markets Variable unless it lives in the metadata database (:attr:`pin_markets`)."""
+        from franz_ivan.settings import MARKETS_VARIABLE, api_conn_id
         from franz_ivan.sources import SOURCES
 
         connections: dict[str, dict[str, Any] | None] = {
@@ -242,7 +249,6 @@ class Stack:
             "AIRFLOW__LOGGING__SECRET_MASK_ADAPTER": LOG_MASK_ADAPTER,
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.airflow_home / 'airflow.db'}",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.airflow_home / "logs"),
-            "AIRFLOW_VAR_CRYPTO_PRICES_MARKETS": json.dumps(self.markets),
             "CRYPTO_PRICES_TOPIC": self.topic,
             "PYTHONPATH": str(ROOT),
         }
@@ -251,6 +257,12 @@ class Stack:
                 env.pop(f"AIRFLOW_CONN_{name}", None)
             else:
                 env[f"AIRFLOW_CONN_{name}"] = json.dumps(conn)
+        markets_env = f"AIRFLOW_VAR_{MARKETS_VARIABLE.upper()}"
+        if self.pin_markets:
+            env[markets_env] = json.dumps(self.markets)
+        else:
+            # Not even from the caller's shell: it would hide the stored Variable just the same.
+            env.pop(markets_env, None)
         return env
 
     def airflow(
@@ -285,6 +297,19 @@ class Stack:
         self.airflow_home.mkdir(parents=True, exist_ok=True)
         self.airflow("db", "migrate")
 
+    def seed_markets(self, env: dict[str, str] | None = None) -> None:
+        """Store ``markets`` as the markets Variable in the migrated metadata database, unless it holds
+        that Variable already: a later start keeps what a person set in the UI or with the CLI.
+
+        The same step as the compose and Helm files' init (``airflow variables import`` skipping an
+        existing key); ``env`` as for :meth:`airflow`.
+        """
+        from franz_ivan.settings import MARKETS_VARIABLE
+
+        seed = self.airflow_home / "seed-variables.json"
+        seed.write_text(json.dumps({MARKETS_VARIABLE: self.markets}) + "\n")
+        self.airflow("variables", "import", "--action-on-existing-key", "skip", str(seed), env=env)
+
 
 @contextmanager
 def running_stack(
@@ -292,8 +317,12 @@ def running_stack(
     database: str = "crypto_prices",
     api_url: str | None = None,
     markets: list[str] | None = None,
+    pin_markets: bool = True,
 ) -> Iterator[Stack]:
-    """Start the broker (and the price API in a thread unless ``api_url`` is given); stop them after."""
+    """Start the broker (and the price API in a thread unless ``api_url`` is given); stop them after.
+
+    ``pin_markets``: see :attr:`Stack.pin_markets`.
+    """
     from devtools.price_api import serve
 
     postgres = local_postgres(database)
@@ -303,4 +332,11 @@ def running_stack(
         forget_positions(postgres)
         if api_url is None:
             api_url = stack.enter_context(serve()).url
-        yield Stack(broker, postgres, api_url, airflow_home, markets or ["coinbase-pro:btcusd"])
+        yield Stack(
+            broker,
+            postgres,
+            api_url,
+            airflow_home,
+            markets or ["coinbase-pro:btcusd"],
+            pin_markets=pin_markets,
+        )

@@ -6,7 +6,9 @@ process (unless ``--api-url`` names a real one), then the four Airflow 3 compone
 (``.airflow-local/up``) with its metadata in the local PostgreSQL
 (:func:`devtools.airflow_services.metadata_database`).
 Both DAGs are unpaused, so the producer runs every minute and the sensor-triggered consumer stores
-what it publishes, with nobody touching anything.
+what it publishes, with nobody touching anything. ``--markets`` seeds the Variable
+``crypto_prices_markets`` in the metadata database on the first start only; from then on the
+Variable is the one place for the markets, edited in the UI or with ``airflow variables set``.
 
 Every process is a :class:`devtools.processes.Service`: its whole process group is stopped on exit,
 Ctrl-C and errors included, and if this process is killed outright its services' guards stop them.
@@ -46,10 +48,16 @@ def price_api_process(log_dir: Path) -> Iterator[str]:
 
 
 def announce(airflow: Airflow) -> None:
+    from franz_ivan.settings import MARKETS_VARIABLE
+
     stack = airflow.stack
     print(
         f"""
 Airflow is up, and both DAGs are unpaused: {PRODUCER} runs every minute, {CONSUMER} listens.
+
+  markets       {", ".join(airflow.markets())}
+                (the Variable {MARKETS_VARIABLE}: edit it under Admin > Variables or with
+                 airflow variables set; the next producer run reads it)
 
   UI            {airflow.url}   (log in as {ADMIN} / {airflow.password})
   password file {passwords_file(stack.airflow_home)}
@@ -66,13 +74,21 @@ Ctrl-C stops everything this started.
 
 
 def follow(airflow: Airflow, interval: float = 30.0) -> None:
-    """Print the row counts every ``interval`` seconds until interrupted or a component dies."""
-    pairs = pairs_of(airflow.stack.markets)
+    """Print the row counts of the markets' tables every ``interval`` seconds until interrupted or a
+    component dies; the markets are read each time, so an edit of the Variable shows."""
+    from franz_ivan.markets import MarketsError
+
     while True:
         time.sleep(interval)
         airflow.check_alive()
-        counts = {table: len(ids) for table, ids in stored_event_ids(airflow.stack.postgres, pairs).items()}
         stamp = datetime.now(UTC).strftime("%H:%M:%S")
+        try:
+            pairs = pairs_of(airflow.markets())
+        except MarketsError as error:
+            # The producer's runs fail on it too; say why here and keep the stack up for the fix.
+            print(f"{stamp} {error}", flush=True)
+            continue
+        counts = {table: len(ids) for table, ids in stored_event_ids(airflow.stack.postgres, pairs).items()}
         print(
             f"{stamp} rows: " + ", ".join(f"{table}={count}" for table, count in counts.items()), flush=True
         )
@@ -94,7 +110,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--port", type=int, default=8080, help="the UI and REST API port (default 8080)")
     parser.add_argument("--api-url", help="a market-data API to use instead of starting the local one")
-    parser.add_argument("--markets", default=",".join(DEFAULT_MARKETS), help="comma-separated markets")
+    parser.add_argument(
+        "--markets",
+        default=",".join(DEFAULT_MARKETS),
+        help="comma-separated markets stored in the Variable crypto_prices_markets on the first start "
+        "(default %(default)s); later starts keep the Variable as it was edited",
+    )
     parser.add_argument(
         "--database", default="crypto_prices", help="PostgreSQL database (default %(default)s)"
     )
@@ -111,7 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with ExitStack() as stack:
             api_url = args.api_url or stack.enter_context(price_api_process(args.home / "logs"))
-            services = stack.enter_context(running_stack(args.home, args.database, api_url, markets))
+            services = stack.enter_context(
+                running_stack(args.home, args.database, api_url, markets, pin_markets=False)
+            )
             services.create_topic()
             print(f"Starting Airflow in {args.home} (logs in {args.home / 'logs'}) ...", flush=True)
             started = datetime.now(UTC)

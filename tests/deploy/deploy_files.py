@@ -8,7 +8,7 @@ import os
 import re
 import shutil
 import subprocess
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
@@ -66,8 +66,35 @@ AIVEN_ENV = {
 }
 """What deploy/compose/aiven/aiven.env holds, with made-up values (single-quoted like the docs say)."""
 
+DISTRIBUTION_BUILD_FILES = ("pyproject.toml", "README.md", "plugins", "include")
+"""What building the franz-ivan distribution reads: its metadata, the package's source and the SQL."""
+
+SEED_MARKETS_ENV = "SEED_CRYPTO_PRICES_MARKETS"
+"""The variable holding the markets an init step stores as the Variable if the database has none."""
+
 PINNED_TAG = re.compile(r"\d+(\.\d+){1,2}([-.][\w.]+)?")
 """An exact version such as ``17.6``, ``4.1.1`` or ``3.3.2-python3.11`` (never ``latest`` or ``17``)."""
+
+
+def dockerfile_instructions(name: str) -> list[str]:
+    """The arguments of each ``name`` instruction (``RUN``, ``COPY``...), continuation lines joined."""
+    lines = [line for line in DOCKERFILE.read_text().splitlines() if not line.lstrip().startswith("#")]
+    joined = re.sub(r"\\\n", " ", "\n".join(lines))
+    return [line.split(None, 1)[1] for line in joined.splitlines() if line.split(None, 1)[:1] == [name]]
+
+
+def dockerfile_copies() -> list[tuple[str, PurePosixPath]]:
+    """Each ``COPY`` source of the Dockerfile with its destination in the image."""
+    copies = []
+    for arguments in dockerfile_instructions("COPY"):
+        *sources, destination = [part for part in arguments.split() if not part.startswith("--")]
+        copies += [(source, PurePosixPath(destination)) for source in sources]
+    return copies
+
+
+def seeded_markets(compose: dict[str, Any]) -> str:
+    """The markets compose's init step stores as the Variable on a first start."""
+    return str(compose["services"]["airflow-init"]["environment"][SEED_MARKETS_ENV])
 
 
 class ComposeTagLoader(yaml.SafeLoader):

@@ -7,12 +7,15 @@ exactly as ``docker compose up`` would apply them.
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from decimal import Decimal
 from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
@@ -28,7 +31,6 @@ from franz_ivan.markets import parse_markets
 from franz_ivan.producer import source_endpoint
 from franz_ivan.settings import (
     KAFKA_CONN_ID,
-    MARKETS_VARIABLE,
     POSTGRES_CONN_ID,
     api_conn_id,
     settings,
@@ -39,24 +41,22 @@ from tests.deploy.deploy_files import (
     AIVEN_ENV,
     AIVEN_OVERRIDE,
     COMPOSE_FILE,
+    DISTRIBUTION_BUILD_FILES,
     DOCKERFILE,
     PINNED_TAG,
     ROOT,
     ComposeError,
     compose_config,
+    dockerfile_copies,
+    dockerfile_instructions,
     load_compose_yaml,
     schema,
+    seeded_markets,
 )
 
 pytestmark = pytest.mark.deploy
 
 FROM_LINE = re.compile(r"^FROM\s+(\S+)", re.MULTILINE)
-COPY_LINE = re.compile(r"^COPY\s+(?:--\S+\s+)*(\S+)\s+(\S+)\s*$", re.MULTILINE)
-
-
-def dockerfile_copies() -> dict[str, PurePosixPath]:
-    """Each ``COPY`` source of the Dockerfile with its destination in the image."""
-    return {source: PurePosixPath(dest) for source, dest in COPY_LINE.findall(DOCKERFILE.read_text())}
 
 
 def conn_env_name(conn_id: str) -> str:
@@ -125,8 +125,7 @@ def test_image_is_the_airflow_that_requirements_pin() -> None:
     requirements = [
         line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
     ]
-    # ./provider is the project's own entry-point distribution, versioned with this repository.
-    pins = dict(line.split("==", 1) for line in requirements if line and not line.startswith("./"))
+    pins = dict(line.split("==", 1) for line in requirements if line)
     assert all(requirement for requirement in pins.values()), "every requirement is pinned with =="
     assert pins["apache-airflow"] == match["airflow"]
     required = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
@@ -156,8 +155,7 @@ def test_airflow_services_get_every_setting_the_dags_read(
             server_env["CRYPTO_PRICES_DB_PASSWORD"],
         ), f"{name}: the connection and the database the init script creates differ"
 
-        markets = parse_markets(env[f"AIRFLOW_VAR_{MARKETS_VARIABLE.upper()}"])
-        for source in {market.source for market in markets}:
+        for source in {market.source for market in parse_markets(seeded_markets(compose_local))}:
             api = urlsplit(connection(env, api_conn_id(source)).host)
             assert api.hostname in services, f"{name}: {source} API host {api.hostname!r} is not a service"
             assert f'"0.0.0.0", {api.port}' in services[api.hostname]["command"][0]
@@ -202,21 +200,79 @@ def test_every_mounted_and_copied_path_exists(compose_local: dict[str, Any]) -> 
         for line in (ROOT / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    for source in dockerfile_copies():
+    for source, _ in dockerfile_copies():
         assert (ROOT / source).exists(), f"Dockerfile copies {source}, which does not exist"
         top = source.rstrip("/").split("/")[0]
         assert not any(fnmatch(top, pattern) for pattern in ignored), f".dockerignore drops {source}"
 
 
-def test_the_image_builds_the_distribution_and_mounts_the_dags(compose_local: dict[str, Any]) -> None:
+def test_the_image_installs_the_distribution_and_bakes_in_only_the_dags() -> None:
+    """The pinned requirements, then the franz-ivan distribution built from the files its build reads;
+    of the source tree only ``dags/`` goes to ``/opt/airflow``. The package is found as an installed
+    distribution, never through ``PYTHONPATH`` or a copy in the plugins folder."""
+    runs = dockerfile_instructions("RUN")
+    requirements = next(i for i, run in enumerate(runs) if "-r /tmp/franz-ivan/requirements.txt" in run)
+    install = next(i for i, run in enumerate(runs) if "pip install --no-cache-dir --no-deps ." in run)
+    assert requirements < install, "the distribution is installed on top of the pinned requirements"
+    build = PurePosixPath(re.search(r"\bcd (\S+) &&", runs[install])[1])  # type: ignore[index]
     copies = dockerfile_copies()
-    # The distribution is built from pyproject.toml, its package source and its SQL (package data).
-    assert {"pyproject.toml", "plugins/", "include/"} <= set(copies)
-    assert settings().sql_dir == ROOT / "include" / "sql", "the editable install maps franz_ivan.sql there"
-    assert (settings().sql_dir / "create_schema.sql").exists()
+    into_build = {source.rstrip("/") for source, dest in copies if dest in {build, build / source}}
+    assert into_build == set(DISTRIBUTION_BUILD_FILES), f"{build} gets {sorted(into_build)}"
+    into_airflow = {(source, dest) for source, dest in copies if dest.is_relative_to("/opt/airflow")}
+    assert into_airflow == {("dags/", PurePosixPath("/opt/airflow/dags"))}
+
+
+def test_the_build_folder_of_the_image_builds_the_distribution(tmp_path: Path) -> None:
+    """What the Dockerfile copies to its build folder, built as its ``pip install .`` builds it: one
+    package ``franz_ivan`` with the SQL as package data, the provider and the UI plugin as entry points.
+
+    The build backend comes from PyPI (or pip's cache), as in the image.
+    """
+    build = tmp_path / "build"
+    build.mkdir()
+    for source in DISTRIBUTION_BUILD_FILES:
+        if (ROOT / source).is_dir():
+            # What .dockerignore keeps out of the image's build context.
+            ignored = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+            shutil.copytree(ROOT / source, build / source, ignore=ignored)
+        else:
+            shutil.copy(ROOT / source, build / source)
+    completed = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(tmp_path), str(build)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    (wheel,) = tmp_path.glob("franz_ivan-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        (entry_points,) = [name for name in names if name.endswith(".dist-info/entry_points.txt")]
+        groups = configparser.ConfigParser()
+        groups.read_string(archive.read(entry_points).decode())
+        shipped_sql = {
+            name.rpartition("/")[2]: archive.read(name)
+            for name in names
+            if name.startswith("franz_ivan/sql/") and name.endswith(".sql")
+        }
+    assert {name.split("/")[0] for name in names if ".dist-info/" not in name} == {"franz_ivan"}
+    assert {"franz_ivan/__init__.py", "franz_ivan/settings.py", "franz_ivan/ui/__init__.py"} <= names
+    sql_files = sorted((ROOT / "include" / "sql").glob("*.sql"))
+    assert shipped_sql == {path.name: path.read_bytes() for path in sql_files}, "the SQL is package data"
+    assert {"apache_airflow_provider", "airflow.plugins"} <= set(groups.sections())
+    for group in ("apache_airflow_provider", "airflow.plugins"):
+        for target in groups[group].values():
+            module = target.partition(":")[0].replace(".", "/")
+            assert {f"{module}.py", f"{module}/__init__.py"} & names, f"{group} names {target}, not shipped"
+
+
+def test_airflow_services_mount_the_dags_only_of_the_project(compose_local: dict[str, Any]) -> None:
+    """A mounted ``plugins/`` or ``include/`` would be a second franz_ivan beside the installed one."""
     for name in AIRFLOW_SERVICES:
         mounts = bind_mounts(compose_local["services"][name])
-        assert copies["dags/"] in mounts, f"{name} mounts the DAGs"
+        project = {target: source for target, source in mounts.items() if source.is_relative_to(ROOT)}
+        assert project == {PurePosixPath("/opt/airflow/dags"): ROOT / "dags"}, f"{name} mounts {project}"
 
 
 def test_aiven_mode_uses_the_aiven_services_only(compose_aiven: dict[str, Any]) -> None:
@@ -266,7 +322,7 @@ def test_price_api_service_answers_every_default_market(
         subprocess.run(["cp", "-r", str(source), str(container / target.relative_to("/"))], check=True)
     command = [sys.executable if part == "python" else part for part in service["entrypoint"]]
     command += service["command"]
-    markets = services["airflow-scheduler"]["environment"][f"AIRFLOW_VAR_{MARKETS_VARIABLE.upper()}"]
+    markets = seeded_markets(compose_local)
     client = f"""
 import json, subprocess, sys, time, requests
 from franz_ivan.markets import parse_markets

@@ -16,8 +16,8 @@ from airflow.sdk import Connection
 
 from franz_ivan.hooks.postgres import PricesPostgresHook
 from franz_ivan.markets import parse_markets
-from franz_ivan.settings import KAFKA_CONN_ID, MARKETS_VARIABLE, POSTGRES_CONN_ID
-from tests.deploy.deploy_files import DOCKERFILE, HELM_VALUES, K8S_SECRETS, schema
+from franz_ivan.settings import KAFKA_CONN_ID, POSTGRES_CONN_ID
+from tests.deploy.deploy_files import DOCKERFILE, HELM_VALUES, K8S_SECRETS, SEED_MARKETS_ENV, schema
 
 pytestmark = pytest.mark.deploy
 
@@ -107,7 +107,8 @@ def test_values_provide_every_setting_the_dags_read(
     assert PricesPostgresHook.for_connection(postgres).connect_kwargs()["dbname"] == "crypto_prices"
     assert PricesPostgresHook.for_connection(postgres).connect_kwargs()["sslmode"] == "verify-full"
 
-    assert parse_markets(env_value(values, f"AIRFLOW_VAR_{MARKETS_VARIABLE.upper()}"))
+    seed = {item["name"]: item["value"] for item in values["migrateDatabaseJob"]["env"]}
+    assert parse_markets(seed[SEED_MARKETS_ENV]), "the migration job seeds the markets Variable"
     assert env_value(values, "CRYPTO_PRICES_TOPIC") == "crypto_prices"
     assert int(env_value(values, "CRYPTO_PRICES_TOPIC_PARTITIONS")) > 0
     core = values["config"]["core"]

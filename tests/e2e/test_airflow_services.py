@@ -51,7 +51,10 @@ class Live:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     database = f"franz_e2e_{uuid.uuid4().hex[:10]}"
     home = tmp_path_factory.mktemp("airflow_up")
-    with serve() as price_api, running_stack(home, database, price_api.url, MARKETS) as stack:
+    with (
+        serve() as price_api,
+        running_stack(home, database, price_api.url, MARKETS, pin_markets=False) as stack,
+    ):
         try:
             stack.create_topic()
             with airflow_services(stack, free_port()) as airflow:

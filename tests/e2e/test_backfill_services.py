@@ -40,7 +40,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Airflow, Pr
     home = tmp_path_factory.mktemp("airflow_backfill")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CRYPTO_PRICES_PRODUCER_SCHEDULE", "0 * * * *")
-        with serve() as price_api, running_stack(home, database, price_api.url, BACKFILL_MARKETS) as stack:
+        with (
+            serve() as price_api,
+            running_stack(home, database, price_api.url, BACKFILL_MARKETS, pin_markets=False) as stack,
+        ):
             try:
                 stack.create_topic()
                 with airflow_services(stack, free_port()) as airflow:
