@@ -66,7 +66,9 @@ def test_consumer_is_continuous_with_one_run_and_a_bounded_deferrable_sensor(dag
     assert dag.schedule == "@continuous"
     sensor = dag.get_task("wait_for_events")
     assert sensor.deferrable is True
-    assert sensor.max_wait_seconds == "{{ params.max_wait_seconds }}"
+    # The wait is read from the run's params, not rendered into a string.
+    assert (sensor.max_wait_param, sensor.max_wait_seconds) == ("max_wait_seconds", None)
+    assert "max_wait_seconds" not in sensor.template_fields
     # Empty: the wait follows the run type, long for the continuous runs, short for a person.
     assert dag.params["max_wait_seconds"] is None
     assert (sensor.continuous_max_wait_seconds, sensor.manual_max_wait_seconds) == (600, 10)
@@ -118,6 +120,34 @@ def test_parsing_imports_no_client_library(dag_file: Path) -> None:
         env={**_env(), "PYTHONPATH": str(ROOT / "plugins")},
     )
     assert json.loads(completed.stdout.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.parametrize("default_deferrable", [True, False])
+def test_the_consumers_sensor_defers_whatever_the_default_deferrable_setting(
+    default_deferrable: bool,
+) -> None:
+    """The sensor's own default follows ``[operators] default_deferrable`` (read at import, as the
+    providers' sensors do, hence a fresh process); the consumer DAG asks for deferral itself."""
+    probe = (
+        "import json, runpy; from franz_ivan.sensors import PendingEventsSensor; "
+        "bare = PendingEventsSensor(task_id='s', topic='t', consumer_group='g', kafka_conn_id='k', "
+        "postgres_conn_id='p'); "
+        f"dag = runpy.run_path({str(DAGS / 'crypto_prices_consumer.py')!r})['crypto_prices_consumer'](); "
+        "print(json.dumps([bare.deferrable, dag.get_task('wait_for_events').deferrable]))"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={
+            **_env(),
+            "PYTHONPATH": str(ROOT / "plugins"),
+            "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": str(default_deferrable),
+        },
+    )
+    assert json.loads(completed.stdout.strip().splitlines()[-1]) == [default_deferrable, True]
 
 
 def _env() -> dict[str, str]:
