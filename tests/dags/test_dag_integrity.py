@@ -79,11 +79,11 @@ def test_consumer_is_continuous_with_one_run_and_a_bounded_deferrable_sensor(dag
 
 
 def test_producer_runs_every_minute_by_default_each_run_covering_the_minute_before(dag_bag: Any) -> None:
-    from airflow.timetables.interval import CronDataIntervalTimetable
+    from airflow.sdk import CronDataIntervalTimetable
 
     dag = dag_bag.dags["crypto_prices_producer"]
     assert isinstance(dag.timetable, CronDataIntervalTimetable)
-    assert dag.timetable.summary == "* * * * *"
+    assert dag.timetable.expression == "* * * * *"
     assert dag.catchup is False
 
 
