@@ -119,24 +119,30 @@ def test_the_page_opens_from_the_navigation_and_draws_the_prices(seeded: Seeded)
 
 
 @pytest.mark.parametrize(
-    ("label", "relabelled", "secrets"),
+    ("kind", "label", "relabelled", "secrets"),
     [
         (
+            "kafka",
             "Apache Kafka (franz-ivan)",
             "Bootstrap servers",
             ["ssl_ca_pem", "ssl_certificate_pem", "ssl_key_pem"],
         ),
-        ("PostgreSQL (TLS PEMs inline)", "Database", ["sslrootcert_pem", "sslcert_pem", "sslkey_pem"]),
+        (
+            "postgres",
+            "PostgreSQL (TLS PEMs inline)",
+            "Database",
+            ["sslrootcert_pem", "sslcert_pem", "sslkey_pem"],
+        ),
     ],
 )
 def test_the_connection_forms_show_every_pem_as_a_password_field(
-    seeded: Seeded, label: str, relabelled: str, secrets: list[str]
+    seeded: Seeded, kind: str, label: str, relabelled: str, secrets: list[str]
 ) -> None:
     """The installed distribution's connection types in Airflow's own Add Connection form."""
     from playwright.sync_api import expect
 
     url = seeded.server.url
-    screenshot = ARTIFACTS / f"ui-connection-form-{secrets[0].split('_')[0]}.png"
+    screenshot = ARTIFACTS / f"ui-connection-form-{kind}.png"
     with browser_page(1400, 1400, timeout_ms=60_000, screenshot=screenshot, full_page=True) as page:
         sign_in(page, url, seeded.server.password)
         page.wait_for_load_state("networkidle")
