@@ -179,3 +179,23 @@ def test_a_bad_task_setting_breaks_no_dag_import(monkeypatch: pytest.MonkeyPatch
 
     assert bag.import_errors == {}
     assert len(bag.dag_ids) == len(DAG_FILES)
+
+
+@pytest.mark.parametrize(("transport", "listeners"), [(None, 0), ('{"type": "console"}', 1)])
+def test_without_an_openlineage_transport_no_listener_and_no_client_is_loaded(
+    transport: str | None, listeners: int
+) -> None:
+    """No transport: the provider registers no listener, so the operators' lineage is never built."""
+    probe = (
+        "import json, runpy, sys; "
+        + "".join(f"runpy.run_path({str(path)!r}); " for path in DAG_FILES)
+        + "from airflow.providers.openlineage.plugins.openlineage import OpenLineageProviderPlugin as P; "
+        "print(json.dumps([len(P.listeners), 'openlineage.client' in sys.modules]))"
+    )
+    env = {key: value for key, value in _env().items() if "OPENLINEAGE" not in key}
+    if transport is not None:
+        env["AIRFLOW__OPENLINEAGE__TRANSPORT"] = transport
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True, env=env
+    )
+    assert json.loads(completed.stdout.strip().splitlines()[-1]) == [listeners, transport is not None]

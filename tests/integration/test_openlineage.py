@@ -205,8 +205,3 @@ def test_a_failed_check_reports_fail_with_the_failed_assertion(lineage: Lineage,
     (assertion,) = table["inputFacets"]["dataQualityAssertions"]["assertions"]
     assert (assertion["assertion"], assertion["success"]) == ("staleness", False)
     assert_valid(lineage.events())
-
-
-def test_without_a_transport_nothing_is_written(lineage: Lineage) -> None:
-    lineage.stack.airflow("dags", "test", PRODUCER)
-    assert not lineage.path.exists()
