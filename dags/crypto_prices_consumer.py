@@ -18,10 +18,13 @@ an event arrives); then it drains what is pending and ends, and the continuous r
 continuous run already drains an event within seconds of its arrival, so a manual run is rarely
 needed: it is the way to run the consumer while the DAG is paused.
 
-Lineage: the drain reads the topic's Asset (`kafka://<cluster>/<topic>`) and updates the database's
-(`postgres://<server>/crypto_prices/public/*`), its event carrying the counts stored; DAGs
-scheduled on that Asset (data-quality checks) run after each drain. A failed task posts to the
-`crypto_prices_alerts` webhook, if that connection exists.
+Lineage: the drain reads the topic's Asset (alias `crypto_prices_topic`) and updates one Asset per
+table it stored rows in (`postgres://<host>:<port>/<database>/public/<pair>`, through the alias
+`crypto_prices_tables`, named at run time from the PostgreSQL connection), each event carrying the
+table's rows and the drain's counts; the data-quality DAG, scheduled on that alias, runs after each
+drain. With the OpenLineage provider and a transport, the drain also reports the topic as input
+and each table with its row count as output. A failed task posts to the `crypto_prices_alerts`
+webhook, if that connection exists.
 
 A large backlog is drained by several mapped `drain_events` tasks, each over its own group of
 partitions (`plan_drains` splits the sensor's pending map); a small one stays one task. The cap
@@ -37,7 +40,8 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from franz_ivan.dag_defaults import task_defaults
-from franz_ivan.lineage import database_asset, topic_asset
+from franz_ivan.lineage import tables_alias, topic_alias
+from franz_ivan.operators import DrainEventsOperator
 from franz_ivan.sensors import PendingEventsSensor
 from franz_ivan.settings import CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID, settings
 
@@ -85,34 +89,17 @@ def crypto_prices_consumer() -> None:
 
         return partition_groups(pending, settings().group_limits())
 
-    @task(
+    DrainEventsOperator.partial(
+        task_id="drain_events",
+        topic=settings().topic,
+        consumer_group=CONSUMER_GROUP,
+        kafka_conn_id=KAFKA_CONN_ID,
+        postgres_conn_id=POSTGRES_CONN_ID,
+        inlets=[topic_alias()],
+        outlets=[tables_alias()],
         execution_timeout=timedelta(minutes=15),
-        inlets=[topic_asset()],
-        outlets=[database_asset()],
-        map_index_template="partitions {{ task.op_kwargs['partitions'] | join(',') }}",
-    )
-    def drain_events(partitions: list[int]) -> dict[str, object]:
-        """Store every pending event of ``partitions``; return the counts (events, rows, dead letters)."""
-        from airflow.sdk import get_current_context
-
-        from franz_ivan.drain_runner import run_drain
-
-        config = settings()
-        result = run_drain(
-            KAFKA_CONN_ID,
-            POSTGRES_CONN_ID,
-            config.topic,
-            CONSUMER_GROUP,
-            config.drain_limits(),
-            partitions=partitions,
-        )
-        counts = result.as_dict()
-        get_current_context()["outlet_events"][database_asset()].extra = {
-            key: counts[key] for key in ("events", "prices", "allowances", "dead_letters", "duplicates")
-        }
-        return counts
-
-    drain_events.expand(partitions=plan_drains(wait_for_events.output))
+        map_index_template="partitions {{ task.partitions | join(',') }}",
+    ).expand(partitions=plan_drains(wait_for_events.output))
 
 
 crypto_prices_consumer()

@@ -20,20 +20,23 @@ the source reports one, an **API allowance event** to the Kafka topic `crypto_pr
   UI's backfill dialog, `airflow dags test crypto_prices_producer <past date>`) publishes the
   interval's one-minute **candles** from each source's history instead of the current prices.
   See `docs/backfill.md`.
-- Lineage: each publish task updates the topic's Asset (`kafka://<cluster>/<topic>`), its event
-  carrying the counts published. A failed task posts to the `crypto_prices_alerts` webhook, if set.
+- Lineage: each publish task updates the topic's Asset (`kafka://<bootstrap host:port>/<topic>`,
+  through the alias `crypto_prices_topic`, named at run time from the Kafka connection), its event
+  carrying the counts published; with the OpenLineage provider and a transport, each task run also
+  sends START and COMPLETE/FAIL events (docs/operations.md). A failed task posts to the
+  `crypto_prices_alerts` webhook, if set.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from franz_ivan.dag_defaults import task_defaults
-from franz_ivan.lineage import topic_asset
+from franz_ivan.lineage import topic_alias
+from franz_ivan.operators import PublishPricesOperator
 from franz_ivan.settings import settings
 
 
@@ -79,24 +82,12 @@ def crypto_prices_producer() -> None:
         raw = Variable.get(MARKETS_VARIABLE, default=json.dumps(DEFAULT_MARKETS))
         return group_by_source(parse_markets(raw))
 
-    @task(map_index_template="{{ task.op_kwargs['group']['source'] }}", outlets=[topic_asset()])
-    def publish_prices(group: dict[str, Any]) -> dict[str, object]:
-        """Fetch one source's markets and publish their events, every delivery acknowledged."""
-        from franz_ivan.producer import past_window, publish_source
-
-        context = get_current_context()
-        published = publish_source(
-            group["source"],
-            group["markets"],
-            run_key=f"{context['dag'].dag_id}/{context['run_id']}",
-            window=past_window(context.get("data_interval_start"), context.get("data_interval_end")),
-        )
-        context["outlet_events"][topic_asset()].extra = {
-            key: published[key] for key in ("source", "prices", "events")
-        }
-        return published
-
-    publish_prices.expand(group=list_markets())
+    PublishPricesOperator.partial(
+        task_id="publish_prices",
+        topic=settings().topic,
+        outlets=[topic_alias()],
+        map_index_template="{{ task.group['source'] }}",
+    ).expand(group=list_markets())
 
 
 crypto_prices_producer()

@@ -14,7 +14,10 @@ when a market fails; the failure posts to the alerts webhook (connection `crypto
 
 Thresholds: defaults in code, overridden per market, pair or source by the Variable
 `crypto_prices_quality` (docs/quality.md). Runs after each drain that stored something (the
-database Asset) and every 5 minutes, so a consumer that stopped is noticed too.
+Asset alias `crypto_prices_tables`, which resolves to the tables each drain wrote, new pairs
+included) and every 5 minutes, so a consumer that stopped is noticed too. With the OpenLineage
+provider and a transport, each check reports the tables it read with its verdicts as
+data-quality assertions.
 """
 
 from __future__ import annotations
@@ -23,18 +26,18 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, get_current_context, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
 from franz_ivan.dag_defaults import task_defaults
-from franz_ivan.lineage import database_asset
-from franz_ivan.quality.operators import RecordedThresholdCheckOperator
+from franz_ivan.lineage import tables_alias
+from franz_ivan.quality.operators import QualityCheckOperator, RecordedThresholdCheckOperator
 from franz_ivan.settings import POSTGRES_CONN_ID, settings
 
 
 @dag(
     dag_id="crypto_prices_quality",
     schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable("*/5 * * * *", timezone="UTC"), assets=[database_asset()]
+        timetable=CronTriggerTimetable("*/5 * * * *", timezone="UTC"), assets=tables_alias()
     ),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
@@ -55,16 +58,9 @@ def crypto_prices_quality() -> None:
 
         return load_settings()
 
-    @task
-    def check(check: str, settings: dict[str, Any]) -> dict[str, int]:
-        """Run one check, record its verdicts, and fail naming market, figure and threshold."""
-        from franz_ivan.quality.runner import run_check
-
-        return run_check(check, settings, get_current_context())
-
     settings = load_settings()
     for name in ("staleness", "spike", "divergence", "allowance", "consumer_lag"):
-        check.override(task_id=name)(name, settings)
+        QualityCheckOperator(task_id=name, check=name, settings=settings)
     dead_letters = RecordedThresholdCheckOperator(
         task_id="dead_letters",
         conn_id=POSTGRES_CONN_ID,

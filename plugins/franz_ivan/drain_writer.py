@@ -30,8 +30,12 @@ class DrainResult:
     batches: int = 0
     seconds: float = 0.0
     next_offsets: dict[int, int] = field(default_factory=dict)
+    tables: dict[str, int] = field(default_factory=dict)
+    """Rows stored per table (pair tables, allowance and dead-letter tables) over the whole drain."""
 
     def add(self, counts: BatchCounts) -> None:
+        for table, rows in counts.tables.items():
+            self.tables[table] = self.tables.get(table, 0) + rows
         self.prices += counts.prices
         self.allowances += counts.allowances
         self.dead_letters += counts.dead_letters

@@ -90,6 +90,12 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["franz_ivan.hooks.kafka", "franz_ivan.hooks.postgres"],
             }
         ],
+        "operators": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": ["franz_ivan.operators", "franz_ivan.quality.operators"],
+            }
+        ],
         "triggers": [{"integration-name": INTEGRATION, "python-modules": ["franz_ivan.triggers"]}],
         "sensors": [{"integration-name": INTEGRATION, "python-modules": ["franz_ivan.sensors"]}],
         "notifications": ["franz_ivan.notifications.WebhookNotifier"],

@@ -74,15 +74,6 @@ def _count(name: str, raw: str) -> int:
     return int(_positive(name, raw))
 
 
-def _server(name: str, raw: str) -> str:
-    """A ``host`` or ``host:port``; anything else would make an Asset URI with another meaning."""
-    value = raw.strip()
-    if not value or any(char in value for char in "/@?# "):
-        default = next(item.default for item in fields(Settings) if item.metadata.get("env") == name)
-        raise ValueError(f"environment variable {name}={value!r} must be host or host:port, like {default!r}")
-    return value
-
-
 def _path(name: str, raw: str) -> Path:
     return Path(raw)
 
@@ -130,8 +121,6 @@ class Settings:
     drain_stall_seconds: float = _setting(PREFIX + "DRAIN_STALL_SECONDS", 30.0, _positive)
     drain_max_groups: int = _setting(PREFIX + "DRAIN_MAX_GROUPS", 4, _count)
     drain_min_group_events: int = _setting(PREFIX + "DRAIN_MIN_GROUP_EVENTS", 100_000, _count)
-    kafka_cluster: str = _setting(PREFIX + "KAFKA_CLUSTER", "crypto-prices-kafka", _server)
-    postgres_server: str = _setting(PREFIX + "POSTGRES_SERVER", "crypto-prices-postgres:5432", _server)
     sql_dir: Path = _setting(PREFIX + "SQL_DIR", DEFAULT_SQL_DIR, _path)  # noqa: RUF009 (a Path is immutable)
     _errors: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     """Why a field (or ``floor:<source>``) could not be parsed; raised when it is read."""

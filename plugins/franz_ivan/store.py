@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from psycopg import errors, sql
 
@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     import psycopg
 
 log = logging.getLogger(__name__)
+
+ALLOWANCE_TABLE: Final = "cryptowatch_api_allowance"
+DEAD_LETTER_TABLE: Final = "crypto_prices_dead_letter"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,9 @@ class BatchCounts:
     dead_letters: int
     duplicates: int
     """Events whose id was already stored (sent twice by the producer) and were skipped."""
+    tables: dict[str, int] = field(default_factory=dict)
+    """Rows stored per table that got any: each pair table, the allowance and dead-letter tables
+    (what the consumer DAG reports as lineage)."""
 
 
 class PriceStore(PositionStore):
@@ -94,11 +100,13 @@ class PriceStore(PositionStore):
         known_tables = set(self._price_tables)
         try:
             with self.conn.transaction():
-                price_rows = self._write_prices(batch.prices, batch.price_rows) + self._write_candles(
-                    batch.candles
-                )
-                allowance_rows = self._write_allowances(batch.allowances)
+                tables = self._write_prices(batch.prices, batch.price_rows)
+                for pair, stored_rows in self._write_candles(batch.candles).items():
+                    tables[pair] = tables.get(pair, 0) + stored_rows
+                price_rows = sum(tables.values())
+                tables[ALLOWANCE_TABLE] = allowance_rows = self._write_allowances(batch.allowances)
                 self._write_dead_letters(batch.dead_letters)
+                tables[DEAD_LETTER_TABLE] = len(batch.dead_letters)
                 self._write_offsets(batch.next_offsets)
         except BaseException:
             # Tables created in the rolled-back transaction are gone again.
@@ -110,6 +118,7 @@ class PriceStore(PositionStore):
             allowances=allowance_rows,
             dead_letters=len(batch.dead_letters),
             duplicates=batch.price_count + len(batch.candles) + len(batch.allowances) - stored,
+            tables={table: rows for table, rows in tables.items() if rows},
         )
 
     def _ensure_price_table(self, pair: str) -> sql.Identifier:
@@ -119,8 +128,8 @@ class PriceStore(PositionStore):
             return table
         return sql.Identifier(validate_pair(pair))
 
-    def _write_prices(self, prices: list[Located[PriceEvent]], rows: dict[str, list[str]]) -> int:
-        """Store the price rows (events and preformatted COPY lines); return how many were new.
+    def _write_prices(self, prices: list[Located[PriceEvent]], rows: dict[str, list[str]]) -> dict[str, int]:
+        """Store the price rows (events and preformatted COPY lines); return how many were new per pair.
 
         A batch of events never stored before (the usual case) is COPYed straight into the pair
         tables, at PostgreSQL's loading speed. If any of its event ids is stored already (a
@@ -132,7 +141,7 @@ class PriceStore(PositionStore):
             located[item.event.market.pair].append(item)
         pairs = sorted({*located, *(pair for pair, lines in rows.items() if lines)})
         if not pairs:
-            return 0
+            return {}
         tables = {pair: self._ensure_price_table(pair) for pair in pairs}
         try:
             with self.conn.transaction(), self.conn.cursor() as cursor:
@@ -145,35 +154,33 @@ class PriceStore(PositionStore):
         except errors.UniqueViolation:
             log.info("Batch holds events stored before; storing only the new ones")
             return self._insert_new_prices(tables, located, rows)
-        return len(prices) + sum(map(len, rows.values()))
+        return {pair: len(located.get(pair, ())) + len(rows.get(pair, ())) for pair in pairs}
 
     def _insert_new_prices(
         self,
         tables: dict[str, sql.Identifier],
         located: dict[str, list[Located[PriceEvent]]],
         rows: dict[str, list[str]],
-    ) -> int:
+    ) -> dict[str, int]:
         """Stage the rows, then insert each pair's into its table, skipping stored event ids."""
         with self.conn.cursor().copy(read_sql("copy_price_staging")) as copy:
             for pair, lines in rows.items():
                 copy.write("".join([f"{pair}\t{line}" for line in lines]))
             for pair, items in located.items():
                 copy_price_rows(copy, items, pair=pair)
-        stored = 0
+        stored = {}
         for pair, table in tables.items():
             cursor = self.conn.execute(sql.SQL(self._insert_prices).format(table=table), {"pair": pair})
-            stored += cursor.rowcount
+            stored[pair] = cursor.rowcount
         return stored
 
-    def _write_candles(self, candles: list[Located[PriceEvent]]) -> int:
-        """Store the candle rows (few: one per market and minute of a backfill); return how many were new.
+    def _write_candles(self, candles: list[Located[PriceEvent]]) -> dict[str, int]:
+        """Store the candle rows (few: one per market and minute of a backfill); how many were new per pair.
 
         Apart from the COPY path of live ticks, in the same transaction: an event id stored before
         (the same minute backfilled again, a replay) is skipped by ``ON CONFLICT``.
         """
-        if not candles:
-            return 0
-        stored = 0
+        stored: dict[str, int] = {}
         by_pair: dict[str, list[Located[PriceEvent]]] = defaultdict(list)
         for item in candles:
             by_pair[item.event.market.pair].append(item)
@@ -201,7 +208,7 @@ class PriceStore(PositionStore):
                 )
             with self.conn.cursor() as cursor:
                 cursor.executemany(sql.SQL(self._insert_candle).format(table=table), rows, returning=False)
-                stored += cursor.rowcount
+                stored[pair] = cursor.rowcount
         return stored
 
     def _write_allowances(self, allowances: list[Located[AllowanceEvent]]) -> int:

@@ -88,14 +88,16 @@ def test_producer_runs_every_minute_by_default_each_run_covering_the_minute_befo
 
 
 def test_quality_runs_after_each_drain_and_every_five_minutes(dag_bag: Any) -> None:
-    from airflow.sdk import AssetOrTimeSchedule
+    from airflow.sdk import AssetAlias, AssetOrTimeSchedule
 
-    from franz_ivan.lineage import database_asset
+    from franz_ivan.lineage import tables_alias
 
     dag = dag_bag.dags["crypto_prices_quality"]
     assert isinstance(dag.timetable, AssetOrTimeSchedule)
     assert dag.timetable.timetable.expression == "*/5 * * * *"
-    assert database_asset().uri in str(dag.timetable.asset_condition)
+    # Scheduled on the alias the drain adds each table it wrote to: new pairs need no re-parse.
+    assert dag.timetable.asset_condition == tables_alias()
+    assert isinstance(dag.timetable.asset_condition, AssetAlias)
     assert dag.max_active_runs == 1
     checks = {"staleness", "spike", "divergence", "allowance", "consumer_lag", "dead_letters"}
     assert {task.task_id for task in dag.tasks} == {"load_settings", *checks}
@@ -176,15 +178,21 @@ def test_every_task_reports_its_failure_to_the_alerts_webhook(dag_bag: Any) -> N
             assert alert_on_failure in callbacks, f"{dag_id}.{task.task_id} does not alert on failure"
 
 
-def test_assets_chain_producer_topic_consumer_database(dag_bag: Any) -> None:
-    from franz_ivan.lineage import database_asset, topic_asset
+def test_assets_chain_producer_topic_consumer_tables_quality(dag_bag: Any) -> None:
+    """Aliases only: the servers' names come from the connections at run time, never at parse time."""
+    from franz_ivan.lineage import tables_alias, topic_alias
 
     publish = dag_bag.dags["crypto_prices_producer"].get_task("publish_prices")
     drain = dag_bag.dags["crypto_prices_consumer"].get_task("drain_events")
-    assert publish.outlets == [topic_asset()]
-    assert drain.inlets == [topic_asset()]
-    assert drain.outlets == [database_asset()]
-    assert topic_asset().uri == "kafka://crypto-prices-kafka/crypto_prices"
+    assert publish.outlets == [topic_alias()]
+    assert drain.inlets == [topic_alias()]
+    assert drain.outlets == [tables_alias()]
+    # Each lineage-reporting task offers the OpenLineage provider its own datasets and facets.
+    quality = dag_bag.dags["crypto_prices_quality"]
+    checks = [quality.get_task(task_id) for task_id in ("staleness", "consumer_lag", "dead_letters")]
+    for task in (publish, drain, *checks):
+        operator = getattr(task, "operator_class", type(task))  # a mapped task runs as its operator class
+        assert callable(getattr(operator, "get_openlineage_facets_on_complete", None)), task.task_id
 
 
 def test_a_bad_task_setting_breaks_no_dag_import(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -199,3 +207,23 @@ def test_a_bad_task_setting_breaks_no_dag_import(monkeypatch: pytest.MonkeyPatch
 
     assert bag.import_errors == {}
     assert len(bag.dag_ids) == len(DAG_FILES)
+
+
+@pytest.mark.parametrize(("transport", "listeners"), [(None, 0), ('{"type": "console"}', 1)])
+def test_without_an_openlineage_transport_no_listener_and_no_client_is_loaded(
+    transport: str | None, listeners: int
+) -> None:
+    """No transport: the provider registers no listener, so the operators' lineage is never built."""
+    probe = (
+        "import json, runpy, sys; "
+        + "".join(f"runpy.run_path({str(path)!r}); " for path in DAG_FILES)
+        + "from airflow.providers.openlineage.plugins.openlineage import OpenLineageProviderPlugin as P; "
+        "print(json.dumps([len(P.listeners), 'openlineage.client' in sys.modules]))"
+    )
+    env = {key: value for key, value in _env().items() if "OPENLINEAGE" not in key}
+    if transport is not None:
+        env["AIRFLOW__OPENLINEAGE__TRANSPORT"] = transport
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True, env=env
+    )
+    assert json.loads(completed.stdout.strip().splitlines()[-1]) == [listeners, transport is not None]

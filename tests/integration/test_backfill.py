@@ -66,6 +66,7 @@ def rows(pg: Any, table: str) -> list[tuple[Any, ...]]:
 def test_candles_are_stored_with_their_ohlcv_and_a_second_time_not_at_all(store: PriceStore, pg: Any) -> None:
     first = store.write(Batch(candles=[candle(KRAKEN, START, 0), candle(KRAKEN, START + MINUTE, 1)]))
     again = store.write(Batch(candles=[candle(KRAKEN, START, 2), candle(KRAKEN, START + MINUTE, 3)]))
+    assert (first.tables, again.tables) == ({"btcusd": 2}, {}), "rows per table: none the second time"
 
     assert (first.prices, first.duplicates) == (2, 0)
     assert (again.prices, again.duplicates) == (0, 2)

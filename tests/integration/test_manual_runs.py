@@ -41,6 +41,20 @@ def asset_events(stack: Stack, dag_id: str) -> list[tuple[str, dict[str, Any]]]:
     return [(uri, json.loads(extra)) for uri, extra in rows]
 
 
+def aliases_of(stack: Stack, dag_id: str) -> set[tuple[str, str]]:
+    """(asset URI, alias name) of the Asset events a DAG's runs recorded through an alias."""
+    with metadata(stack) as conn:
+        rows = conn.execute(
+            "SELECT asset.uri, asset_alias.name FROM asset_event"
+            " JOIN asset ON asset.id = asset_event.asset_id"
+            " JOIN asset_alias_asset_event ON asset_alias_asset_event.event_id = asset_event.id"
+            " JOIN asset_alias ON asset_alias.id = asset_alias_asset_event.alias_id"
+            " WHERE asset_event.source_dag_id = ?",
+            (dag_id,),
+        ).fetchall()
+    return set(rows)
+
+
 def test_idle_consumer_dags_test_ends_after_its_short_manual_wait_saying_so(airflow_stack: Stack) -> None:
     airflow_stack.airflow("dags", "test", PRODUCER)
     airflow_stack.airflow("dags", "test", CONSUMER)  # drains the one event, so nothing is pending after
@@ -57,8 +71,6 @@ def test_idle_consumer_dags_test_ends_after_its_short_manual_wait_saying_so(airf
 def test_markets_param_runs_other_markets_once_and_assets_carry_the_counts(
     airflow_stack: Stack, price_api: PriceApiServer, pg: Any
 ) -> None:
-    from franz_ivan.lineage import database_asset, topic_asset
-
     markets = ["coinbase-pro:ethusd", "coinbase-pro:ltcusd"]
     airflow_stack.airflow("dags", "test", PRODUCER, "--conf", json.dumps({"markets": markets}))
     assert sorted(request["path"] for request in price_api.state.requests) == [
@@ -69,15 +81,22 @@ def test_markets_param_runs_other_markets_once_and_assets_carry_the_counts(
     assert pg.execute("SELECT count(*) FROM ethusd").fetchone() == (1,)
     assert pg.execute("SELECT count(*) FROM ltcusd").fetchone() == (1,)
 
-    topic = topic_asset(airflow_stack.topic).uri
+    # Named after the servers the connections point at, read at run time (no made-up names).
+    topic = f"kafka://{airflow_stack.broker.bootstrap}/{airflow_stack.topic}"
     assert asset_events(airflow_stack, PRODUCER)[-1] == (
         topic,
         {"source": "cryptowatch", "prices": 2, "events": 4},
     )
-    assert asset_events(airflow_stack, CONSUMER)[-1] == (
-        database_asset().uri,
-        {"events": 4, "prices": 2, "allowances": 2, "dead_letters": 0, "duplicates": 0},
-    )
+    pg_server = f"{airflow_stack.postgres.host}:{airflow_stack.postgres.port}"
+    tables = f"postgres://{pg_server}/{airflow_stack.postgres.database}/public"
+    counts = {"events": 4, "prices": 2, "allowances": 2, "dead_letters": 0, "duplicates": 0}
+    assert sorted(asset_events(airflow_stack, CONSUMER)) == [
+        (f"{tables}/cryptowatch_api_allowance", {"rows": 2, **counts}),
+        (f"{tables}/ethusd", {"rows": 1, **counts}),
+        (f"{tables}/ltcusd", {"rows": 1, **counts}),
+    ], "one Asset event per table the drain wrote, through the alias"
+    assert aliases_of(airflow_stack, PRODUCER) == {(topic, "crypto_prices_topic")}
+    assert {alias for _, alias in aliases_of(airflow_stack, CONSUMER)} == {"crypto_prices_tables"}
 
 
 def test_a_bad_markets_param_fails_naming_it_and_the_webhook_hears_of_it(

@@ -45,6 +45,7 @@ def test_a_batch_of_new_events_is_copied_into_each_pairs_table(store: PriceStore
     counts = store.write(batch(price_at(0, BTC, 0), price_at(1, ETH, 1), price_at(2, BTC, 2)))
 
     assert (counts.prices, counts.duplicates) == (3, 0)
+    assert counts.tables == {"btcusd": 2, "ethusd": 1}, "the rows per table the drain reports as lineage"
     assert [offset for _, _, offset in stored(pg, "btcusd")] == [0, 2]
     assert [value for _, value, _ in stored(pg, "ethusd")] == [Decimal("1001.25")]
     assert store.stored_offsets() == {0: 3}
@@ -56,6 +57,7 @@ def test_a_batch_with_stored_events_keeps_them_and_adds_only_the_new_ones(store:
     counts = store.write(batch(price_at(0, BTC, 2, same_id_as=0), price_at(3, BTC, 3), price_at(4, ETH, 4)))
 
     assert (counts.prices, counts.duplicates) == (2, 1)
+    assert counts.tables == {"btcusd": 1, "ethusd": 1}, "a skipped duplicate is no row of its table"
     assert [offset for _, _, offset in stored(pg, "btcusd")] == [0, 3]
     assert [offset for _, _, offset in stored(pg, "ethusd")] == [1, 4]
     assert store.stored_offsets() == {0: 5}

@@ -6,38 +6,49 @@ from types import SimpleNamespace
 
 import pytest
 
-from franz_ivan.lineage import database_asset, topic_asset
+from franz_ivan.lineage import (
+    kafka_server,
+    postgres_server,
+    table_asset,
+    tables_alias,
+    topic_alias,
+    topic_asset,
+)
 from franz_ivan.notifications import MAX_MESSAGE_CHARS, WebhookNotifier, alert_body
 from tests.helpers import use_connection
 
 
-def test_assets_name_the_cluster_and_the_topic_in_the_providers_schemes(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("CRYPTO_PRICES_TOPIC", "prices_eu")
-    monkeypatch.setenv("CRYPTO_PRICES_KAFKA_CLUSTER", "kafka-eu.example.com:9093")
-    monkeypatch.setenv("CRYPTO_PRICES_POSTGRES_SERVER", "pg-eu.example.com")
-    assert topic_asset().uri == "kafka://kafka-eu.example.com:9093/prices_eu"
-    assert topic_asset("other").uri == "kafka://kafka-eu.example.com:9093/other"
-    # The postgres provider's normalizer adds the default port.
-    assert database_asset().uri == "postgres://pg-eu.example.com:5432/crypto_prices/public/*"
-    assert topic_asset() == topic_asset(), "the same settings must give the same Asset in every DAG"
+def test_assets_name_the_real_servers_in_the_providers_schemes() -> None:
+    server = kafka_server({"bootstrap.servers": "kafka-eu.example.com:9093, kafka-eu-2.example.com:9093"})
+    assert server == "kafka-eu.example.com:9093", "the first bootstrap server names the cluster"
+    assert topic_asset(server, "prices_eu").uri == "kafka://kafka-eu.example.com:9093/prices_eu"
+    assert kafka_server({"bootstrap.servers": "SSL://k.example.com:9094"}) == "k.example.com:9094"
+    # The postgres provider's normalizer keeps the port; the default one is filled in by the helper.
+    pg = postgres_server("pg-eu.example.com", None)
+    assert pg == "pg-eu.example.com:5432"
+    assert table_asset(pg, "crypto_prices", "btcusd").uri == (
+        "postgres://pg-eu.example.com:5432/crypto_prices/public/btcusd"
+    )
+    assert table_asset(pg, "crypto_prices", "btcusd") == table_asset(pg, "crypto_prices", "btcusd")
 
 
-def test_defaults_without_any_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("CRYPTO_PRICES_TOPIC", "CRYPTO_PRICES_KAFKA_CLUSTER", "CRYPTO_PRICES_POSTGRES_SERVER"):
-        monkeypatch.delenv(name, raising=False)
-    assert topic_asset().uri == "kafka://crypto-prices-kafka/crypto_prices"
-    assert database_asset().uri == "postgres://crypto-prices-postgres:5432/crypto_prices/public/*"
+def test_the_dags_declare_aliases_whose_names_never_change() -> None:
+    """The aliases are what the DAG files hold: the same in every DAG, free of any server name."""
+    assert (topic_alias().name, tables_alias().name) == ("crypto_prices_topic", "crypto_prices_tables")
+    assert topic_alias() == topic_alias()
 
 
-@pytest.mark.parametrize("value", ["kafka://host:9092", "user@host", "host/path", "a b"])
-def test_a_server_setting_that_is_not_host_port_is_refused_by_name(
-    monkeypatch: pytest.MonkeyPatch, value: str
-) -> None:
-    monkeypatch.setenv("CRYPTO_PRICES_KAFKA_CLUSTER", value)
-    with pytest.raises(ValueError, match="CRYPTO_PRICES_KAFKA_CLUSTER"):
-        topic_asset()
+@pytest.mark.parametrize("config", [{}, {"bootstrap.servers": ""}, {"bootstrap.servers": "user@host:9092"}])
+def test_a_kafka_configuration_without_a_host_port_is_refused(config: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match=r"bootstrap\.servers"):
+        kafka_server(config)
+
+
+def test_a_topic_with_a_slash_or_a_connection_without_host_names_no_asset() -> None:
+    with pytest.raises(ValueError, match="topics have no '/'"):
+        topic_asset("k:9092", "a/b")
+    with pytest.raises(ValueError, match="no host"):
+        postgres_server(None, 5432)
 
 
 @pytest.mark.parametrize(

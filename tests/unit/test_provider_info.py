@@ -55,7 +55,7 @@ def test_every_named_class_and_module_imports_and_fits_its_connection_type() -> 
         assert hook.hook_name == item["hook-name"]
     modules = [
         m
-        for kind in ("hooks", "triggers", "sensors")
+        for kind in ("hooks", "operators", "triggers", "sensors")
         for entry in info[kind]
         for m in entry["python-modules"]
     ]

@@ -21,6 +21,7 @@ from psycopg import sql
 from franz_ivan.events import Market
 from franz_ivan.quality.config import QualityConfig
 from franz_ivan.settings import read_sql
+from franz_ivan.store import ALLOWANCE_TABLE, DEAD_LETTER_TABLE
 from franz_ivan.store_schema import lock_schema
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ ALLOWANCE: Final = "allowance"
 DEAD_LETTERS: Final = "dead_letters"
 CONSUMER_LAG: Final = "consumer_lag"
 CHECKS: Final = (STALENESS, SPIKE, DIVERGENCE, ALLOWANCE, DEAD_LETTERS, CONSUMER_LAG)
+OFFSETS_TABLE: Final = "crypto_prices_consumer_offsets"
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,21 @@ def check_consumer_lag(
         f"{'within' if passed else 'over'} the threshold of {limit} events while growing)"
     )
     return _result(CONSUMER_LAG, topic, lag, limit, passed=passed, message=message)
+
+
+def tables_read(check: str, market: str) -> tuple[str, ...]:
+    """The tables ``check`` read to judge ``market`` (what its lineage reports as inputs)."""
+    if check in (STALENESS, SPIKE):
+        return (market.rsplit(":", 1)[-1],)  # source:exchange:pair
+    if check == DIVERGENCE:
+        return (market,)  # the pair
+    if check == ALLOWANCE:
+        return (ALLOWANCE_TABLE,)
+    if check == DEAD_LETTERS:
+        return (DEAD_LETTER_TABLE,)
+    if check == CONSUMER_LAG:
+        return (OFFSETS_TABLE,)
+    raise ValueError(f"unknown quality check {check!r}")
 
 
 def record_results(conn: psycopg.Connection, results: Iterable[CheckResult], dag_run_id: str | None) -> None:

@@ -104,22 +104,21 @@ def _pending_events(topic: str) -> dict[int, int]:
     return pending_now(PendingQuery(topic, CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID))
 
 
-def run_check(check: str, settings: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, int]:
-    """Run ``check``, record its verdicts, and fail if any market failed.
+def judge_and_record(check: str, settings: Mapping[str, Any], run_id: str | None) -> list[CheckResult]:
+    """Run ``check`` and record its verdicts; return them (the caller fails on a failed one).
 
     :param check: one of the check names of :mod:`franz_ivan.quality.checks`.
     :param settings: what :func:`load_settings` returned.
-    :param context: the task's Airflow context (for the run id).
+    :param run_id: the DAG run the verdicts are recorded under.
     """
 
     config = parse_config(settings["config"])
     with PricesPostgresHook(POSTGRES_CONN_ID).get_conn() as conn:
         results = judge(check, conn, config, settings["markets"], settings["topic"])
-        record_results(conn, results, context.get("run_id"))
+        record_results(conn, results, run_id)
     for result in results:
         log.info("%s %s: %s", check, "pass" if result.passed else "FAIL", result.message)
-    fail_if_any_failed(check, results)
-    return {"passed": sum(result.passed for result in results), "failed": sum(not r.passed for r in results)}
+    return results
 
 
 def fail_if_any_failed(check: str, results: Sequence[CheckResult]) -> None:
