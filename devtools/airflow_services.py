@@ -167,6 +167,11 @@ def celery_env(celery: CeleryWorkers, metadata: str, database: str) -> dict[str,
     }
 
 
+def worker_service(node: str) -> str:
+    """The service and log name of the Celery worker ``node`` (``worker-1@host``: ``celery-worker-1``)."""
+    return "celery-" + node.partition("@")[0]
+
+
 def worker_commands(celery: CeleryWorkers) -> list[tuple[str, list[str], dict[str, str]]]:
     """(service name, ``airflow`` arguments, extra environment) of each Celery worker.
 
@@ -181,7 +186,7 @@ def worker_commands(celery: CeleryWorkers) -> list[tuple[str, list[str], dict[st
             "--skip-serve-logs", "--without-mingle", "--without-gossip",
         ]  # fmt: skip
         hostname = {WORKER_NAME_ENV: name, "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.worker_hostname"}
-        workers.append((f"celery-{name.split('@')[0]}", command, hostname))
+        workers.append((worker_service(name), command, hostname))
     return workers
 
 
@@ -209,6 +214,31 @@ class Airflow:
         variable = self.api.call("GET", f"/variables/{MARKETS_VARIABLE}", missing_ok=True)
         raw = variable["value"] if variable else json.dumps(DEFAULT_MARKETS)
         return [market.key for market in parse_markets(raw)]
+
+    def workers(self) -> list[Service]:
+        """The Celery workers' services (none under the LocalExecutor)."""
+        return [service for service in self.services if service.name.startswith("celery-")]
+
+    def wait_for_workers(self, timeout: float) -> None:
+        """Wait until every Celery worker consumes its queues (Celery logs ``<node name> ready.``)."""
+
+        def ready() -> bool | None:
+            self.check_alive()
+            return (
+                True
+                if all(" ready." in worker.log_path.read_text(errors="replace") for worker in self.workers())
+                else None
+            )
+
+        wait_until(ready, timeout, "every Celery worker to be ready", interval=1)
+
+    def kill_worker(self, hostname: str) -> Service:
+        """SIGKILL the Celery worker whose node name is ``hostname`` (a task instance's hostname) and
+        everything it runs, as a lost machine ends; from then on :meth:`check_alive` leaves it out."""
+        [worker] = [service for service in self.workers() if service.name == worker_service(hostname)]
+        worker.kill()
+        self.services.remove(worker)
+        return worker
 
     def check_alive(self) -> None:
         """Raise, with the end of its log, if a component has exited."""
@@ -316,6 +346,7 @@ def airflow_services(
             stack, port, password, services, AirflowApi(f"http://127.0.0.1:{port}", ADMIN, password)
         )
         airflow.wait_healthy(startup_timeout)
+        airflow.wait_for_workers(startup_timeout)
         airflow.wait_for_dags(startup_timeout)
         for dag_id in set(DAG_IDS) - {CONSUMER, *unpause}:
             airflow.api.set_paused(dag_id, True)
