@@ -73,8 +73,9 @@ def crypto_prices_consumer() -> None:
         consumer_group=CONSUMER_GROUP,
         kafka_conn_id=KAFKA_CONN_ID,
         postgres_conn_id=POSTGRES_CONN_ID,
-        max_wait_seconds="{{ params.max_wait_seconds }}",
+        max_wait_param="max_wait_seconds",  # read from the run's params; empty: by the run's type
         poll_interval=2.0,
+        deferrable=True,  # a 600 s wait must not hold a worker slot, whatever default_deferrable says
     )
 
     @task

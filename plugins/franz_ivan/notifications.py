@@ -1,27 +1,37 @@
 """Tell someone when a run fails, or when a task has something to say: a JSON POST to a webhook.
 
+:class:`WebhookNotifier` is the http provider's ``HttpNotifier`` with what the project adds: the
+body, a quiet no-op without the connection, a bounded wait, the URL masked and never logged.
+
 The webhook's URL lives in an Airflow connection (default ``crypto_prices_alerts``), an http
-connection whose ``host`` is the whole URL (``https://hooks.example.com/services/T0/B0/xyz``) or
-``host``, ``port`` and ``schema`` (``http``/``https``) as the http provider reads them; a ``login``
-and ``password`` are sent as basic auth. Without that connection the notifier logs one line and does
-nothing, so a deployment without alerts loses nothing.
+connection read by the http provider's ``HttpHook``: ``host`` the whole URL
+(``https://hooks.example.com/services/T0/B0/xyz``), or ``host``, ``port`` and ``schema``
+(``http``/``https``) for a URL without a path; a ``login`` and ``password`` are sent as basic auth.
+Without that connection the notifier logs one line and does nothing, so a deployment without
+alerts loses nothing.
 
 The body is small and holds no secret: ``dag_id``, ``task_id``, ``run_id``, ``try_number``,
 ``state``, ``message`` (the notifier's message, else the exception's text, redacted by Airflow's
 secrets masker and cut to :data:`MAX_MESSAGE_CHARS`). The URL (which often holds a token) is
-never logged.
+masked before the hook sees it and never logged by this module.
 
-As a callback: ``default_args={"on_failure_callback": WebhookNotifier()}``. From a task, for an
-alert that is not a failure: ``WebhookNotifier(message="...").notify(get_current_context())``.
+As a callback: :func:`franz_ivan.dag_defaults.alert_on_failure` (what every DAG's tasks have), or
+``on_failure_callback=WebhookNotifier()``. From a task, for an alert that is not a failure:
+``WebhookNotifier(message="...").notify(get_current_context())``. Importing this module loads the
+http provider (requests, aiohttp): DAG files reach it only through ``alert_on_failure``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
 
-from airflow.sdk import BaseNotifier
+from airflow.providers.http.notifications.http import HttpNotifier
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 log = logging.getLogger(__name__)
 
@@ -31,76 +41,63 @@ TIMEOUT_SECONDS: Final = 10.0
 MAX_MESSAGE_CHARS: Final = 2000
 
 
-class WebhookNotifier(BaseNotifier):
+class WebhookNotifier(HttpNotifier):
     """POST a run's state to the webhook of an http connection.
+
+    What it adds over ``HttpNotifier``: the JSON body (:func:`alert_body`), a log line instead of an
+    error when the connection does not exist, a :data:`TIMEOUT_SECONDS` bound, the URL masked in
+    every log, and a failed POST logged by kind (its text names the URL) instead of raised.
 
     :param conn_id: the http connection holding the webhook URL.
     :param message: the text to send (templated); default the exception's text, if any.
+    :param kwargs: passed to ``HttpNotifier`` (``endpoint``, ``headers``, ...).
     """
 
-    template_fields: Sequence[str] = ("message",)
+    template_fields = (*HttpNotifier.template_fields, "message")  # type: ignore[assignment]  # one more field
 
-    def __init__(self, *, conn_id: str = ALERTS_CONN_ID, message: str | None = None) -> None:
-        super().__init__()
+    def __init__(self, *, conn_id: str = ALERTS_CONN_ID, message: str | None = None, **kwargs: Any) -> None:
         if not conn_id:
             raise ValueError("WebhookNotifier needs a connection id")
-        self.conn_id = conn_id
+        kwargs.setdefault("extra_options", {"timeout": TIMEOUT_SECONDS})
+        super().__init__(http_conn_id=conn_id, method="POST", **kwargs)
         self.message = message
 
-    def notify(self, context: Mapping[str, Any]) -> None:
+    @property
+    def conn_id(self) -> str:
+        """The http connection holding the webhook URL."""
+        return str(self.http_conn_id)
+
+    def notify(self, context: Context) -> None:
         """Send the body; a missing connection is logged once, a failed POST is logged, neither raises.
 
         :param context: the Airflow context of a callback or of a running task.
         """
-        url, auth = self._webhook()
-        if url is None:
-            return
         import requests
-
-        body = alert_body(context, self.message)
-        try:
-            response = requests.post(url, json=body, auth=auth, timeout=TIMEOUT_SECONDS)
-        except requests.RequestException as error:
-            # The exception's text names the URL, and the URL may carry a token: give its kind only.
-            log.error("Alert webhook %s: the POST failed (%s)", self.conn_id, type(error).__name__)
-            return
-        if response.status_code >= 300:
-            log.error("Alert webhook %s answered HTTP %s", self.conn_id, response.status_code)
-            return
-        log.info("Alert sent to webhook %s: %s %s", self.conn_id, body["dag_id"], body["state"])
-
-    def _webhook(self) -> tuple[str | None, tuple[str, str] | None]:
         from airflow.sdk import BaseHook
-        from airflow.sdk.exceptions import AirflowNotFoundException
+        from airflow.sdk.exceptions import AirflowException, AirflowNotFoundException
+        from airflow.sdk.log import mask_secret
 
         try:
-            conn = BaseHook.get_connection(self.conn_id)
+            BaseHook.get_connection(self.conn_id)
         except AirflowNotFoundException:
             log.info("No connection %s: alert not sent", self.conn_id)
-            return None, None
-        url = webhook_url(self.conn_id, conn.host, conn.port, conn.schema)
-        auth = (conn.login, conn.password or "") if conn.login else None
-        return url, auth
-
-
-def webhook_url(conn_id: str, host: str | None, port: int | None, schema: str | None) -> str:
-    """The URL an http connection names: ``host`` if it is a URL, else ``schema://host[:port][/path]``.
-
-    :param conn_id: the connection, named in the error.
-    :param host: the connection's host: a URL, or a host name with an optional path.
-    :param port: the connection's port, for a host name.
-    :param schema: ``http`` or ``https`` (default ``http``), for a host name.
-    """
-    if not host:
-        raise ValueError(f"connection {conn_id!r} has no host: set it to the webhook's URL")
-    if "://" in host:
-        return host
-    scheme = (schema or "http").lower()
-    if scheme not in ("http", "https"):
-        raise ValueError(f"connection {conn_id!r}: schema {schema!r} is not http or https")
-    name, slash, path = host.partition("/")
-    netloc = f"{name}:{port}" if port else name
-    return f"{scheme}://{netloc}{slash}{path}"
+            return
+        url = self.hook.url_from_endpoint(self.endpoint)
+        mask_secret(url)
+        # A connection error's text names the path alone ("... with url: /services/T0/B0/xyz").
+        path = urlsplit(url)._replace(scheme="", netloc="").geturl()
+        if len(path) > 1:
+            mask_secret(path)
+        self.json = alert_body(context, self.message)
+        try:
+            super().notify(context)
+        except (requests.RequestException, AirflowException) as error:
+            # The hook raises "<status>:<reason>" for an error answer; a transport error's text names
+            # the URL: give its kind only.
+            detail = str(error) if isinstance(error, AirflowException) else type(error).__name__
+            log.error("Alert webhook %s: the POST failed (%s)", self.conn_id, detail)
+            return
+        log.info("Alert sent to webhook %s: %s %s", self.conn_id, self.json["dag_id"], self.json["state"])
 
 
 def alert_body(context: Mapping[str, Any], message: str | None) -> dict[str, object]:
@@ -109,7 +106,9 @@ def alert_body(context: Mapping[str, Any], message: str | None) -> dict[str, obj
     :param context: the Airflow context.
     :param message: the text to send; default the context's exception, if any.
     """
-    from airflow.sdk._shared.secrets_masker import redact
+    # Airflow's compatibility layer names the public home of redact (airflow.sdk.log re-exports it
+    # only implicitly).
+    from airflow.providers.common.compat.sdk import redact
 
     ti = context.get("ti") or context.get("task_instance")
     dag_run = context.get("dag_run")

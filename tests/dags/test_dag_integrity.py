@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
 DAG_FILES = sorted(DAGS.glob("*.py"))
-HEAVY_MODULES = ("confluent_kafka", "psycopg", "requests")
+HEAVY_MODULES = ("confluent_kafka", "psycopg", "requests", "aiohttp", "airflow.providers.http.hooks")
 
 
 class NetworkAtParseTimeError(AssertionError):
@@ -66,7 +66,9 @@ def test_consumer_is_continuous_with_one_run_and_a_bounded_deferrable_sensor(dag
     assert dag.schedule == "@continuous"
     sensor = dag.get_task("wait_for_events")
     assert sensor.deferrable is True
-    assert sensor.max_wait_seconds == "{{ params.max_wait_seconds }}"
+    # The wait is read from the run's params, not rendered into a string.
+    assert (sensor.max_wait_param, sensor.max_wait_seconds) == ("max_wait_seconds", None)
+    assert "max_wait_seconds" not in sensor.template_fields
     # Empty: the wait follows the run type, long for the continuous runs, short for a person.
     assert dag.params["max_wait_seconds"] is None
     assert (sensor.continuous_max_wait_seconds, sensor.manual_max_wait_seconds) == (600, 10)
@@ -77,11 +79,11 @@ def test_consumer_is_continuous_with_one_run_and_a_bounded_deferrable_sensor(dag
 
 
 def test_producer_runs_every_minute_by_default_each_run_covering_the_minute_before(dag_bag: Any) -> None:
-    from airflow.timetables.interval import CronDataIntervalTimetable
+    from airflow.sdk import CronDataIntervalTimetable
 
     dag = dag_bag.dags["crypto_prices_producer"]
     assert isinstance(dag.timetable, CronDataIntervalTimetable)
-    assert dag.timetable.summary == "* * * * *"
+    assert dag.timetable.expression == "* * * * *"
     assert dag.catchup is False
 
 
@@ -120,6 +122,34 @@ def test_parsing_imports_no_client_library(dag_file: Path) -> None:
     assert json.loads(completed.stdout.strip().splitlines()[-1]) == []
 
 
+@pytest.mark.parametrize("default_deferrable", [True, False])
+def test_the_consumers_sensor_defers_whatever_the_default_deferrable_setting(
+    default_deferrable: bool,
+) -> None:
+    """The sensor's own default follows ``[operators] default_deferrable`` (read at import, as the
+    providers' sensors do, hence a fresh process); the consumer DAG asks for deferral itself."""
+    probe = (
+        "import json, runpy; from franz_ivan.sensors import PendingEventsSensor; "
+        "bare = PendingEventsSensor(task_id='s', topic='t', consumer_group='g', kafka_conn_id='k', "
+        "postgres_conn_id='p'); "
+        f"dag = runpy.run_path({str(DAGS / 'crypto_prices_consumer.py')!r})['crypto_prices_consumer'](); "
+        "print(json.dumps([bare.deferrable, dag.get_task('wait_for_events').deferrable]))"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={
+            **_env(),
+            "PYTHONPATH": str(ROOT / "plugins"),
+            "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": str(default_deferrable),
+        },
+    )
+    assert json.loads(completed.stdout.strip().splitlines()[-1]) == [default_deferrable, True]
+
+
 def _env() -> dict[str, str]:
     import os
 
@@ -137,15 +167,13 @@ def test_every_param_has_a_title_and_a_description_for_the_trigger_form(dag_bag:
 
 
 def test_every_task_reports_its_failure_to_the_alerts_webhook(dag_bag: Any) -> None:
-    from franz_ivan.notifications import ALERTS_CONN_ID, WebhookNotifier
+    from franz_ivan.dag_defaults import alert_on_failure
 
     for dag_id, dag in dag_bag.dags.items():
         for task in dag.tasks:
             callbacks = task.on_failure_callback
             callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
-            notifiers = [callback for callback in callbacks if isinstance(callback, WebhookNotifier)]
-            assert notifiers, f"{dag_id}.{task.task_id} has no WebhookNotifier on failure"
-            assert notifiers[0].conn_id == ALERTS_CONN_ID
+            assert alert_on_failure in callbacks, f"{dag_id}.{task.task_id} does not alert on failure"
 
 
 def test_assets_chain_producer_topic_consumer_database(dag_bag: Any) -> None:

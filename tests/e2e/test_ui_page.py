@@ -116,3 +116,43 @@ def test_the_page_opens_from_the_navigation_and_draws_the_prices(seeded: Seeded)
         frame.get_by_role("button", name="1 h").click()
         expect(frame.locator("body")).to_have_attribute("data-loaded", "1h")
     assert SCREENSHOT.stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "label", "relabelled", "secrets"),
+    [
+        (
+            "kafka",
+            "Apache Kafka (franz-ivan)",
+            "Bootstrap servers",
+            ["ssl_ca_pem", "ssl_certificate_pem", "ssl_key_pem"],
+        ),
+        (
+            "postgres",
+            "PostgreSQL (TLS PEMs inline)",
+            "Database",
+            ["sslrootcert_pem", "sslcert_pem", "sslkey_pem"],
+        ),
+    ],
+)
+def test_the_connection_forms_show_every_pem_as_a_password_field(
+    seeded: Seeded, kind: str, label: str, relabelled: str, secrets: list[str]
+) -> None:
+    """The installed distribution's connection types in Airflow's own Add Connection form."""
+    from playwright.sync_api import expect
+
+    url = seeded.server.url
+    screenshot = ARTIFACTS / f"ui-connection-form-{kind}.png"
+    with browser_page(1400, 1400, timeout_ms=60_000, screenshot=screenshot, full_page=True) as page:
+        sign_in(page, url, seeded.server.password)
+        page.wait_for_load_state("networkidle")
+        page.goto(f"{url}/connections")
+        page.get_by_role("button", name="Add Connection").click()
+        page.get_by_role("combobox").first.fill(label[:14])
+        page.get_by_role("option", name=label).click()
+        expect(page.get_by_text(relabelled, exact=True)).to_be_visible()
+        page.get_by_text("Extra Fields", exact=True).click()
+        for name in secrets:
+            field = page.locator(f"input[name='element_{name}']")
+            expect(field).to_be_visible()
+            expect(field).to_have_attribute("type", "password")

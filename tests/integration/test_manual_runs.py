@@ -9,48 +9,20 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from devtools.local_stack import Stack
 from devtools.price_api import PriceApiServer
+from tests.helpers import webhook_receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 PRODUCER = "crypto_prices_producer"
 CONSUMER = "crypto_prices_consumer"
-
-
-@contextmanager
-def webhook_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """A local HTTP server that records the JSON bodies POSTed to it; yields its URL and the bodies."""
-    received: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            received.append({"path": self.path, "body": json.loads(self.rfile.read(length))})
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/alerts/token-in-path", received
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def metadata(stack: Stack) -> sqlite3.Connection:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from decimal import Decimal
@@ -17,6 +18,12 @@ from devtools.price_api import PriceApiServer
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 QUICK_CONSUMER = json.dumps({"max_wait_seconds": 20})
+POKING_SENSOR_POLICY = """
+def task_policy(task):
+    if task.task_id == "wait_for_events":
+        task.deferrable = False
+"""
+"""An Airflow cluster policy (airflow_local_settings.py) that turns the consumer's sensor to poking."""
 
 
 def served_prices(price_api: PriceApiServer) -> list[Decimal]:
@@ -106,3 +113,56 @@ def test_a_waiting_consumer_wakes_up_when_the_producer_publishes(
 
     assert "Trigger completed" in output.read_text()
     assert [value for (value,) in pg.execute("SELECT value FROM btcusd")] == served_prices(price_api)
+
+
+def poking_sensor(stack: Stack, folder: Path) -> dict[str, str]:
+    """The environment of ``stack`` with :data:`POKING_SENSOR_POLICY` on the path: the consumer DAG
+    file as it is, its sensor made non-deferrable the way a deployment's cluster policy would."""
+    (folder / "airflow_local_settings.py").write_text(POKING_SENSOR_POLICY)
+    env = stack.airflow_env()
+    return {**env, "PYTHONPATH": os.pathsep.join([str(folder), env["PYTHONPATH"]])}
+
+
+def test_a_poking_sensor_hands_the_drains_the_pending_map_and_skips_when_idle(
+    airflow_stack: Stack, price_api: PriceApiServer, pg: Any, tmp_path: Path
+) -> None:
+    """The non-deferrable path: the sensor pokes until the events arrive, returns the pending map to
+    ``plan_drains`` as the deferred path does, and with nothing pending skips at its bound."""
+    env = poking_sensor(airflow_stack, tmp_path)
+    output = tmp_path / "consumer.log"
+    with output.open("w") as log:
+        consumer = subprocess.Popen(
+            [str(VENV_BIN / "airflow"), "dags", "test", "crypto_prices_consumer",
+             "--conf", json.dumps({"max_wait_seconds": 120})],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 120
+            while output.read_text().count("Pending events per partition: {}") < 2:
+                assert consumer.poll() is None, output.read_text()[-3000:]
+                assert time.monotonic() < deadline, "the sensor never poked twice"
+                time.sleep(0.5)
+            airflow_stack.airflow("dags", "test", "crypto_prices_producer")
+            assert consumer.wait(timeout=180) == 0, output.read_text()[-3000:]
+        finally:
+            consumer.kill()
+            consumer.wait()
+    drained = output.read_text()
+    assert "Waiting up to 120 s for events on" in drained
+    assert "(poking every 2 s)" in drained
+    assert "running trigger in line" not in drained, "the sensor deferred"
+    assert [value for (value,) in pg.execute("SELECT value FROM btcusd")] == served_prices(price_api)
+    assert pg.execute("SELECT count(*) FROM cryptowatch_api_allowance").fetchone() == (1,)
+
+    started = time.monotonic()
+    idle = subprocess.run(
+        [str(VENV_BIN / "airflow"), "dags", "test", "crypto_prices_consumer",
+         "--conf", json.dumps({"max_wait_seconds": 3})],
+        env=env, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert "(poking every 2 s)" in idle.stdout + idle.stderr
+    assert "no new events on" in idle.stdout + idle.stderr
+    assert "within 3 s: nothing to drain" in idle.stdout + idle.stderr
+    assert elapsed < 60, f"an idle poking consumer took {elapsed:.0f} s"
+    assert pg.execute("SELECT count(*) FROM btcusd").fetchone() == (1,)

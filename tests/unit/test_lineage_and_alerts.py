@@ -7,7 +7,8 @@ from types import SimpleNamespace
 import pytest
 
 from franz_ivan.lineage import database_asset, topic_asset
-from franz_ivan.notifications import MAX_MESSAGE_CHARS, WebhookNotifier, alert_body, webhook_url
+from franz_ivan.notifications import MAX_MESSAGE_CHARS, WebhookNotifier, alert_body
+from tests.helpers import use_connection
 
 
 def test_assets_name_the_cluster_and_the_topic_in_the_providers_schemes(
@@ -40,30 +41,24 @@ def test_a_server_setting_that_is_not_host_port_is_refused_by_name(
 
 
 @pytest.mark.parametrize(
-    ("host", "port", "schema", "url"),
+    ("fields", "url"),
     [
         (
-            "https://hooks.example.com/services/T0/B0/x",
-            None,
-            None,
+            {"host": "https://hooks.example.com/services/T0/B0/x"},
             "https://hooks.example.com/services/T0/B0/x",
         ),
-        ("alerts.internal", 8443, "https", "https://alerts.internal:8443"),
-        ("alerts.internal/hook/1", 8080, None, "http://alerts.internal:8080/hook/1"),
-        ("alerts.internal/hook", None, "HTTP", "http://alerts.internal/hook"),
+        ({"host": "alerts.internal", "port": 8443, "schema": "https"}, "https://alerts.internal:8443"),
+        ({"host": "alerts.internal"}, "http://alerts.internal"),
     ],
 )
-def test_webhook_url_from_an_http_connection(
-    host: str, port: int | None, schema: str | None, url: str
+def test_the_webhook_url_is_the_http_providers_reading_of_the_connection(
+    monkeypatch: pytest.MonkeyPatch, fields: dict[str, object], url: str
 ) -> None:
-    assert webhook_url("crypto_prices_alerts", host, port, schema) == url
-
-
-def test_webhook_url_problems_name_the_connection() -> None:
-    with pytest.raises(ValueError, match="'alerts' has no host"):
-        webhook_url("alerts", None, None, None)
-    with pytest.raises(ValueError, match="'alerts': schema 'ftp' is not http or https"):
-        webhook_url("alerts", "example.com", None, "ftp")
+    use_connection(monkeypatch, "crypto_prices_alerts", "http", **fields)
+    notifier = WebhookNotifier()
+    assert notifier.hook.url_from_endpoint(notifier.endpoint) == url
+    assert notifier.hook.method == "POST"
+    assert notifier.extra_options == {"timeout": 10.0}
 
 
 def test_alert_body_of_a_failure_callback_and_of_a_task_alert() -> None:
@@ -87,6 +82,6 @@ def test_alert_body_of_a_failure_callback_and_of_a_task_alert() -> None:
 
 def test_the_notifier_needs_a_connection_id() -> None:
     assert WebhookNotifier().conn_id == "crypto_prices_alerts"
-    assert WebhookNotifier(message="m").template_fields == ("message",)
+    assert "message" in WebhookNotifier(message="m").template_fields
     with pytest.raises(ValueError, match="connection id"):
         WebhookNotifier(conn_id="")
