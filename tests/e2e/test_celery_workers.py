@@ -112,13 +112,14 @@ def wait_until_stored(airflow: Airflow, published: list[Feed]) -> None:
 
 
 def drains(airflow: Airflow) -> list[dict[str, Any]]:
-    """Every ``drain_events`` task instance of every consumer run, oldest run first."""
+    """Every mapped ``drain_events`` task instance of every consumer run, oldest run first (not the
+    placeholder, map index -1, of a run whose sensor is still listening)."""
     runs = sorted(airflow.api.dag_runs(CONSUMER), key=lambda run: run["run_after"])
     return [
         ti
         for run in runs
         for ti in airflow.api.task_instances(CONSUMER, run["dag_run_id"])
-        if ti["task_id"] == DRAIN
+        if ti["task_id"] == DRAIN and ti["map_index"] >= 0
     ]
 
 
