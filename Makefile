@@ -29,8 +29,12 @@ backfill-demo: $(STAMP)
 
 ## Run the real Airflow services (scheduler, triggerer, dag-processor, api-server) on local defaults
 ## with both DAGs unpaused; prints the UI address and login. Ctrl-C stops everything.
+## EXECUTOR=celery: the CeleryExecutor on the local Redis with WORKERS workers of CONCURRENCY slots.
+EXECUTOR ?= local
+WORKERS ?= 2
+CONCURRENCY ?= 2
 up: $(STAMP)
-	$(BIN)/python -m devtools.up
+	$(BIN)/python -m devtools.up --executor $(EXECUTOR) --workers $(WORKERS) --concurrency $(CONCURRENCY)
 
 ## Lint, type-check, then the whole test suite (unit, DAG integrity, integration, end to end).
 ## First the machine: socat, chromium and a running PostgreSQL (installed/started as root, else named).

@@ -160,13 +160,15 @@ def partition_of(index: int, partitions: int) -> int:
     return (index % len(PAIRS)) % partitions
 
 
-def preload(broker: Broker, topic: str, events: int, partitions: int) -> None:
-    """Create ``topic`` and fill it with ``events`` benchmark events, all acknowledged."""
+def preload(broker: Broker, topic: str, events: int, partitions: int, first: int = 0) -> None:
+    """Create ``topic`` (unless it exists) and fill it with ``events`` benchmark events, all
+    acknowledged: events ``first`` to ``first + events - 1``, so later loads have ids of their own."""
     from franz_ivan.publish import ensure_topic, produce
 
     config = {"bootstrap.servers": broker.bootstrap}
     ensure_topic(config, topic, partitions, timeout=30)
-    messages = ((event.market.key.encode(), encode(event)) for event in map(bench_event, range(events)))
+    numbers = range(first, first + events)
+    messages = ((event.market.key.encode(), encode(event)) for event in map(bench_event, numbers))
     produce(config, topic, messages, timeout=115, partition_of=lambda index: partition_of(index, partitions))
 
 

@@ -1,19 +1,22 @@
 """The one way to run Airflow's long-running components (api-server, dag-processor, triggerer,
-scheduler) for ``make up``, the end-to-end tests and the TLS tests.
+scheduler, Celery workers) for ``make up``, the end-to-end tests and the TLS tests.
 
 :func:`airflow_components` starts any of them as :class:`devtools.processes.Service` s and stops them
 in reverse order; :func:`airflow_services` is ``make up``'s whole Airflow: metadata in the local
-PostgreSQL (:func:`metadata_database`), the markets Variable seeded there, the four components,
-health waited for, DAGs unpaused.
+PostgreSQL (:func:`metadata_database`), the markets Variable seeded there, the four components
+(and with :class:`CeleryWorkers`, the CeleryExecutor and its workers on the local Redis), health
+waited for, DAGs unpaused.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
+import socket
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +37,51 @@ COMPONENT_HEALTH = ("scheduler", "triggerer", "dag_processor")
 ADMIN = "admin"
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 STARTUP_SECONDS = 240.0
+REDIS_URL = os.environ.get("CRYPTO_PRICES_REDIS_URL", "redis://127.0.0.1:6379/0")
+"""The Celery broker of ``make up EXECUTOR=celery`` and the Celery tests: the machine's Redis."""
+WORKER_NAME_ENV = "FRANZ_IVAN_WORKER_NAME"
+"""Set for each Celery worker: the name :func:`worker_hostname` gives Airflow for its task instances."""
+
+
+@dataclass(frozen=True)
+class CeleryWorkers:
+    """The CeleryExecutor instead of the LocalExecutor: ``count`` ``airflow celery worker`` processes.
+
+    :param count: how many workers; each is a Celery node of its own (``worker-1@host`` ...).
+    :param concurrency: task slots per worker (Celery's prefork pool size).
+    :param queues: the Celery queues every worker serves (Airflow's tasks go to ``default``).
+    :param broker_url: the Redis the scheduler sends tasks through.
+    """
+
+    count: int = 2
+    concurrency: int = 2
+    queues: tuple[str, ...] = ("default",)
+    broker_url: str = REDIS_URL
+
+    def names(self) -> list[str]:
+        host = socket.gethostname()
+        return [f"worker-{number}@{host}" for number in range(1, self.count + 1)]
+
+
+def worker_hostname() -> str:
+    """Airflow's ``[core] hostname_callable`` in the Celery workers started here: the worker's
+    Celery node name. Workers on one machine would otherwise all record the machine's name on
+    their task instances, as if one worker ran everything."""
+    return os.environ.get(WORKER_NAME_ENV) or socket.getfqdn()
+
+
+def check_redis(url: str) -> None:
+    """Raise :class:`StackError` naming Redis, and how to start it, unless it answers at ``url``."""
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3).ping()
+    except redis.RedisError as error:
+        raise StackError(
+            f"Redis does not answer at {url} ({error}); the CeleryExecutor sends its tasks through it. "
+            "Start it (redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no; "
+            "Debian package redis-server) or point CRYPTO_PRICES_REDIS_URL at one."
+        ) from None
 
 
 def ensure_port_free(port: int) -> None:
@@ -73,15 +121,16 @@ def metadata_database(airflow_home: Path) -> str:
     return "airflow_meta_" + hashlib.sha256(str(airflow_home.resolve()).encode()).hexdigest()[:12]
 
 
-def services_env(stack: Stack, port: int) -> dict[str, str]:
-    """The stack's Airflow environment plus what the long-running components need to work together."""
+def services_env(stack: Stack, port: int, celery: CeleryWorkers | None = None) -> dict[str, str]:
+    """The stack's Airflow environment plus what the long-running components need to work together;
+    with ``celery``, the CeleryExecutor's settings too."""
     server = local_postgres(metadata_database(stack.airflow_home))
+    metadata = f"postgresql+psycopg2://{server.user}@{server.host}:{server.port}/{server.database}"
     return {
         **stack.airflow_env(),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": (
-            f"postgresql+psycopg2://{server.user}@{server.host}:{server.port}/{server.database}"
-        ),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata,
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        **(celery_env(celery, metadata, server.database) if celery else {}),
         # Tasks report to the API; under load an answer took over the default 5 s, the task's
         # client sent its start again, and the scheduler failed the task over the duplicate.
         "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
@@ -100,6 +149,45 @@ def services_env(stack: Stack, port: int) -> dict[str, str]:
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
     }
+
+
+def celery_env(celery: CeleryWorkers, metadata: str, database: str) -> dict[str, str]:
+    """The CeleryExecutor with ``celery.broker_url`` as broker and the metadata database as result backend."""
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": celery.broker_url,
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{metadata}",
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(celery.concurrency),
+        # Every stack on this machine shares the one Redis: its keys (queues, unacked messages)
+        # carry the metadata database's name, so two stacks never take each other's tasks.
+        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": f"{database}:",
+        # A message a dead worker took comes back after this; Airflow's own heartbeat timeout
+        # retries its task first (this only says it aloud: 24 h is the provider's default too).
+        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "86400",
+    }
+
+
+def worker_service(node: str) -> str:
+    """The service and log name of the Celery worker ``node`` (``worker-1@host``: ``celery-worker-1``)."""
+    return "celery-" + node.partition("@")[0]
+
+
+def worker_commands(celery: CeleryWorkers) -> list[tuple[str, list[str], dict[str, str]]]:
+    """(service name, ``airflow`` arguments, extra environment) of each Celery worker.
+
+    The workers share the Airflow home, so the API server reads their task logs from its files:
+    they serve none (``--skip-serve-logs``, whose fixed port several workers would fight over).
+    """
+    workers = []
+    for name in celery.names():
+        command = [
+            "celery", "worker", "--celery-hostname", name, "--queues", ",".join(celery.queues),
+            "--concurrency", str(celery.concurrency),
+            "--skip-serve-logs", "--without-mingle", "--without-gossip",
+        ]  # fmt: skip
+        hostname = {WORKER_NAME_ENV: name, "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.worker_hostname"}
+        workers.append((worker_service(name), command, hostname))
+    return workers
 
 
 @dataclass
@@ -126,6 +214,31 @@ class Airflow:
         variable = self.api.call("GET", f"/variables/{MARKETS_VARIABLE}", missing_ok=True)
         raw = variable["value"] if variable else json.dumps(DEFAULT_MARKETS)
         return [market.key for market in parse_markets(raw)]
+
+    def workers(self) -> list[Service]:
+        """The Celery workers' services (none under the LocalExecutor)."""
+        return [service for service in self.services if service.name.startswith("celery-")]
+
+    def wait_for_workers(self, timeout: float) -> None:
+        """Wait until every Celery worker consumes its queues (Celery logs ``<node name> ready.``)."""
+
+        def ready() -> bool | None:
+            self.check_alive()
+            return (
+                True
+                if all(" ready." in worker.log_path.read_text(errors="replace") for worker in self.workers())
+                else None
+            )
+
+        wait_until(ready, timeout, "every Celery worker to be ready", interval=1)
+
+    def kill_worker(self, hostname: str) -> Service:
+        """SIGKILL the Celery worker whose node name is ``hostname`` (a task instance's hostname) and
+        everything it runs, as a lost machine ends; from then on :meth:`check_alive` leaves it out."""
+        [worker] = [service for service in self.workers() if service.name == worker_service(hostname)]
+        worker.kill()
+        self.services.remove(worker)
+        return worker
 
     def check_alive(self) -> None:
         """Raise, with the end of its log, if a component has exited."""
@@ -181,43 +294,64 @@ class Airflow:
 
 @contextmanager
 def airflow_components(
-    commands: Sequence[Sequence[str]], env: dict[str, str], log_dir: Path
+    commands: Sequence[Sequence[str]],
+    env: dict[str, str],
+    log_dir: Path,
+    named: Sequence[tuple[str, Sequence[str], Mapping[str, str]]] = (),
 ) -> Iterator[list[Service]]:
     """Start ``airflow COMMAND`` for each command in order (``["triggerer"]``, ``["api-server", "--port",
-    ...]``), each logging to ``log_dir/<component>.log``; stop them in reverse order when the block ends.
+    ...]``), each logging to ``log_dir/<component>.log``, then each of ``named`` (name, arguments, extra
+    environment: the Celery workers); stop them in reverse order when the block ends.
     """
     airflow_bin = str(Path(sys.executable).parent / "airflow")
     with ExitStack() as stops:
         services: list[Service] = []
-        for command in commands:
-            service = start_service(command[0], [airflow_bin, *command], log_dir / f"{command[0]}.log", env)
+        for name, args, extra in [*((command[0], command, {}) for command in commands), *named]:
+            service = start_service(name, [airflow_bin, *args], log_dir / f"{name}.log", {**env, **extra})
             stops.callback(service.stop)
             services.append(service)
         yield services
 
 
 @contextmanager
-def airflow_services(stack: Stack, port: int, startup_timeout: float = STARTUP_SECONDS) -> Iterator[Airflow]:
+def airflow_services(
+    stack: Stack,
+    port: int,
+    startup_timeout: float = STARTUP_SECONDS,
+    *,
+    celery: CeleryWorkers | None = None,
+    env: Mapping[str, str] | None = None,
+    unpause: Sequence[str] = (PRODUCER, QUALITY),
+) -> Iterator[Airflow]:
     """Migrate the metadata, seed the markets Variable unless it is stored already, start the four
-    components, wait until they are healthy, unpause both DAGs.
+    components (and ``celery``'s workers, the CeleryExecutor on Redis), wait until they are healthy,
+    unpause the consumer, wait for its sensor to listen, then unpause ``unpause``.
 
-    Every component is stopped again (its whole process group) when the block ends, however it ends.
+    ``env`` is added to every component's environment (settings of a test, say; a test that keeps a
+    DAG paused also sets ``AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION``). Every component is
+    stopped again (its whole process group) when the block ends, however it ends.
     """
     ensure_port_free(port)
-    env = services_env(stack, port)
+    if celery is not None:
+        check_redis(celery.broker_url)
+    environment = {**services_env(stack, port, celery), **(env or {})}
     stack.airflow_home.mkdir(parents=True, exist_ok=True)
-    stack.airflow("db", "migrate", env=env)
-    stack.seed_markets(env)
+    stack.airflow("db", "migrate", env=environment)
+    stack.seed_markets(environment)
     password = admin_password(stack.airflow_home)
     components = [[name] for name in COMPONENTS]
-    with airflow_components(components, env, stack.airflow_home / "logs") as services:
+    workers = worker_commands(celery) if celery is not None else []
+    with airflow_components(components, environment, stack.airflow_home / "logs", workers) as services:
         airflow = Airflow(
             stack, port, password, services, AirflowApi(f"http://127.0.0.1:{port}", ADMIN, password)
         )
         airflow.wait_healthy(startup_timeout)
+        airflow.wait_for_workers(startup_timeout)
         airflow.wait_for_dags(startup_timeout)
+        for dag_id in set(DAG_IDS) - {CONSUMER, *unpause}:
+            airflow.api.set_paused(dag_id, True)
         airflow.api.set_paused(CONSUMER, False)
         airflow.wait_for_listening_consumer(startup_timeout)
-        airflow.api.set_paused(PRODUCER, False)
-        airflow.api.set_paused(QUALITY, False)
+        for dag_id in unpause:
+            airflow.api.set_paused(dag_id, False)
         yield airflow

@@ -73,8 +73,15 @@ class Service:
         return True
 
     def kill(self) -> None:
-        """SIGKILL the group at once, as a crash would end it (no clean-up), and reap the guard."""
+        """SIGKILL the group and every descendant at once, as a crash of its machine would end it
+        (no clean-up; Airflow's task processes, in groups of their own, included), and reap the guard."""
+        import psutil
+
+        descendants = self.descendants()
         self.signal(signal.SIGKILL)
+        for process in descendants:
+            with suppress(psutil.NoSuchProcess):
+                process.kill()
         self.process.wait()
 
     def stop(self, timeout: float = STOP_SECONDS) -> None:

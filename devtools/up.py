@@ -4,7 +4,9 @@ Starts Tansu, uses the local PostgreSQL database ``crypto_prices``, starts the l
 process (unless ``--api-url`` names a real one), then the four Airflow 3 components — scheduler
 (LocalExecutor), triggerer, dag-processor and api-server — on a project-local ``AIRFLOW_HOME``
 (``.airflow-local/up``) with its metadata in the local PostgreSQL
-(:func:`devtools.airflow_services.metadata_database`).
+(:func:`devtools.airflow_services.metadata_database`). ``--executor celery`` runs the CeleryExecutor
+instead, with the machine's Redis as broker, the metadata database as result backend, and
+``--workers`` ``airflow celery worker`` processes (``--concurrency`` slots each).
 Both DAGs are unpaused, so the producer runs every minute and the sensor-triggered consumer stores
 what it publishes, with nobody touching anything. ``--markets`` seeds the Variable
 ``crypto_prices_markets`` in the metadata database on the first start only; from then on the
@@ -28,7 +30,16 @@ from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from devtools.airflow_services import ADMIN, CONSUMER, PRODUCER, Airflow, airflow_services, passwords_file
+from devtools.airflow_services import (
+    ADMIN,
+    CONSUMER,
+    PRODUCER,
+    Airflow,
+    CeleryWorkers,
+    airflow_services,
+    check_redis,
+    passwords_file,
+)
 from devtools.freshness import pairs_of, run_freshness, stored_event_ids
 from devtools.local_stack import ROOT, StackError, free_port, running_stack, wait_for_port
 from devtools.processes import running_service
@@ -47,10 +58,17 @@ def price_api_process(log_dir: Path) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
 
 
-def announce(airflow: Airflow) -> None:
+def announce(airflow: Airflow, celery: CeleryWorkers | None) -> None:
     from franz_ivan.settings import MARKETS_VARIABLE
 
     stack = airflow.stack
+    executor = (
+        f"CeleryExecutor, broker {celery.broker_url}; workers "
+        + ", ".join(celery.names())
+        + f" ({celery.concurrency} slots each, queue {','.join(celery.queues)})"
+        if celery
+        else "LocalExecutor"
+    )
     print(
         f"""
 Airflow is up, and both DAGs are unpaused: {PRODUCER} runs every minute, {CONSUMER} listens.
@@ -64,6 +82,7 @@ Airflow is up, and both DAGs are unpaused: {PRODUCER} runs every minute, {CONSUM
   REST API      {airflow.url}/api/v2   (POST {airflow.url}/auth/token for a token)
   Kafka (Tansu) {stack.broker.bootstrap}, topic {stack.topic}
   PostgreSQL    {stack.postgres.host}:{stack.postgres.port}/{stack.postgres.database} as {stack.postgres.user}
+  executor      {executor}
   price API     {stack.api_url}
   logs          {stack.airflow_home / "logs"}
 
@@ -121,6 +140,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME, help="AIRFLOW_HOME (default %(default)s)")
     parser.add_argument(
+        "--executor",
+        choices=("local", "celery"),
+        default="local",
+        help="local: the LocalExecutor (default); celery: the CeleryExecutor on the local Redis",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="Celery workers, each a node of its own (default %(default)s)"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=2, help="task slots per Celery worker (default %(default)s)"
+    )
+    parser.add_argument(
+        "--queues",
+        default="default",
+        help="comma-separated Celery queues every worker serves (default %(default)s, Airflow's)",
+    )
+    parser.add_argument(
         "--measure-freshness",
         type=int,
         metavar="N",
@@ -129,7 +165,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     interrupt_once()
     markets = [market.strip() for market in args.markets.split(",") if market.strip()]
+    celery = (
+        CeleryWorkers(args.workers, args.concurrency, tuple(q for q in args.queues.split(",") if q))
+        if args.executor == "celery"
+        else None
+    )
     try:
+        if celery is not None:
+            check_redis(celery.broker_url)  # before anything starts: say what is missing at once
         with ExitStack() as stack:
             api_url = args.api_url or stack.enter_context(price_api_process(args.home / "logs"))
             services = stack.enter_context(
@@ -138,8 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             services.create_topic()
             print(f"Starting Airflow in {args.home} (logs in {args.home / 'logs'}) ...", flush=True)
             started = datetime.now(UTC)
-            airflow = stack.enter_context(airflow_services(services, args.port))
-            announce(airflow)
+            airflow = stack.enter_context(airflow_services(services, args.port, celery=celery))
+            announce(airflow, celery)
             if args.measure_freshness:
                 run_freshness(
                     airflow, args.measure_freshness, started, timeout=90 * args.measure_freshness + 120

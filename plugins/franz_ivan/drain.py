@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+CONSUME_MESSAGES = 5_000
+"""At most this many messages per ``consume()``: it returns as soon as that many are there, well
+under the read-ahead's bound, and their objects are freed a few times per batch."""
+
 
 def add_to_batch(message: Message, batch: Batch) -> None:
     """Add one message to ``batch``: as a price, an allowance, or a dead letter with the reason."""
@@ -153,40 +157,46 @@ class Drain:
         """One poll: add what arrived to the batch; return how many messages (events or ends) came."""
 
         messages = self.consumer.consume(
-            num_messages=self.limits.batch_size - len(self.batch), timeout=self.limits.poll_seconds
+            num_messages=min(self.limits.batch_size - len(self.batch), CONSUME_MESSAGES),
+            timeout=self.limits.poll_seconds,
         )
-        progress = 0
-        batch = self.batch
-        price_rows, next_offsets, at_end = batch.price_rows, batch.next_offsets, self.at_end
-        for message in messages:
-            error = message.error()
-            if error is None:
-                # The hot path (~2 µs an event): a price event exactly as encoded becomes its COPY
-                # line; anything else is decoded and validated in full by add_to_batch.
-                partition, offset = position(message)
-                if self.resume_at:
-                    self.note_first_offset(partition, offset)
-                if partition in at_end:
-                    at_end.discard(partition)
-                row = encoded_price_row(message.value())
-                if row is None:
-                    add_to_batch(message, batch)
+        progress = events = 0
+        batch, resume_at, at_end = self.batch, self.resume_at, self.at_end
+        price_rows, next_offsets = batch.price_rows, batch.next_offsets
+        try:
+            for message in messages:
+                error = message.error()
+                if error is None:
+                    # The hot path (~1 µs an event): a price event exactly as encoded becomes its
+                    # COPY line; anything else is decoded and validated in full by add_to_batch.
+                    partition, offset = position(message)
+                    if resume_at:
+                        self.note_first_offset(partition, offset)
+                    if partition in at_end:
+                        at_end.discard(partition)
+                    row = encoded_price_row(message.value(), partition, offset)
+                    if row is None:
+                        add_to_batch(message, batch)
+                    else:
+                        price_rows[row[0]].append(row[1])
+                        next_offsets[partition] = offset + 1
+                    events += 1
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    partition = position(message)[0]
+                    resume_at.pop(partition, None)
+                    at_end.add(partition)
+                elif message.topic() is None and not error.fatal():
+                    # The client reconnects by itself (broker restarting, connection reset); a
+                    # broker that stays away is caught by stall_seconds: no progress.
+                    log.warning("Kafka client: %s; retrying", error.str())
+                    continue
                 else:
-                    price_rows[row[0]].append(f"{row[1]}\t{partition}\t{offset}\n")
-                    next_offsets[partition] = offset + 1
-                self.result.events += 1
-            elif error.code() == KafkaError._PARTITION_EOF:
-                partition = position(message)[0]
-                self.resume_at.pop(partition, None)
-                self.at_end.add(partition)
-            elif message.topic() is None and not error.fatal():
-                # The client reconnects by itself (broker restarting, connection reset); a broker
-                # that stays away is caught by stall_seconds, so these count as no progress.
-                log.warning("Kafka client: %s; retrying", error.str())
-                continue
-            else:
-                raise DrainError(f"reading {self.store.topic}[{message.partition()}] failed: {error.str()}")
-            progress += 1
+                    raise DrainError(
+                        f"reading {self.store.topic}[{message.partition()}] failed: {error.str()}"
+                    )
+                progress += 1
+        finally:
+            self.result.events += events
         return progress
 
     def note_first_offset(self, partition: int, offset: int) -> None:

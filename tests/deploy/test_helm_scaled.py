@@ -51,6 +51,15 @@ def test_the_scaled_profile_runs_drains_on_celery_workers(scaled: dict[str, Any]
     assert scaled["triggerer"]["enabled"], "the consumer's sensor still defers"
 
 
+def test_the_workers_serve_the_queue_and_acknowledge_as_the_celery_test_ran(scaled: dict[str, Any]) -> None:
+    from devtools.airflow_services import CeleryWorkers
+
+    config = scaled["config"]
+    assert config["operators"]["default_queue"] in CeleryWorkers().queues
+    assert int(config["celery"]["worker_prefetch_multiplier"]) == 1
+    assert config["celery"]["task_acks_late"] == "True"
+
+
 def test_partitions_group_cap_and_worker_slots_fit_together(scaled: dict[str, Any]) -> None:
     settings = env(scaled)
     partitions = int(settings["CRYPTO_PRICES_TOPIC_PARTITIONS"])

@@ -23,12 +23,13 @@ def encoded(price: str = "24063.4", market: Market = MARKET, moment: datetime = 
 
 
 def assert_same_as_decode(raw: bytes) -> None:
-    row = encoded_price_row(raw)
+    row = encoded_price_row(raw, 2, 41)
     event = decode(raw)
     assert row is not None
     assert isinstance(event, PriceEvent)
-    pair, text = row
-    price, source, exchange, observed_at, event_id = text.split("\t")
+    pair, line = row
+    assert line.endswith("\t2\t41\n")
+    price, source, exchange, observed_at, event_id, _, _ = line.removesuffix("\n").split("\t")
     assert pair == event.market.pair
     assert (source, exchange) == (event.market.source, event.market.exchange)
     assert Decimal(price) == event.price
@@ -55,6 +56,14 @@ def test_random_encoded_events_give_the_values_decode_gives() -> None:
         assert_same_as_decode(raw)
 
 
+def test_a_leap_day_is_taken_each_time_and_the_day_after_a_common_february_never() -> None:
+    leap_day = datetime(2028, 2, 29, 23, 59, 59, 999999, tzinfo=UTC)
+    for _ in range(2):  # the second time, the day is known
+        assert_same_as_decode(encoded(moment=leap_day))
+    for _ in range(2):
+        assert encoded_price_row(compact(body(observed_at="2027-02-29T00:00:00.000000Z")), 0, 0) is None
+
+
 def body(**changes: object) -> dict[str, object]:
     return {**json.loads(encoded()), **changes}
 
@@ -79,7 +88,11 @@ DECLINED = {
     "price too precise, leading zeros": compact(body(price="0." + "0" * 80 + "1")),
     "price with 81 places": compact(body(price="1." + "1" * 81)),
     "no such day": compact(body(observed_at="2026-02-30T18:00:00.000000Z")),
+    "no such day in a common year": compact(body(observed_at="2026-02-29T18:00:00.000000Z")),
+    "year zero": compact(body(observed_at="0000-01-01T18:00:00.000000Z")),
     "no such hour": compact(body(observed_at="2026-02-03T24:00:00.000000Z")),
+    "no such minute": compact(body(observed_at="2026-02-03T23:60:00.000000Z")),
+    "a leap second": compact(body(observed_at="2026-02-03T23:59:60.000000Z")),
     "another time spelling": compact(body(observed_at="2026-11-27T18:00:00+00:00")),
     "an upper-case id": compact(body(event_id=str(body()["event_id"]).upper())),
     "a bad pair": compact(body(pair="BTC-USD")),
@@ -95,7 +108,7 @@ DECLINED = {
 @pytest.mark.parametrize("name", sorted(DECLINED))
 def test_anything_not_exactly_encoded_goes_through_decode(name: str) -> None:
     raw = DECLINED[name]
-    assert encoded_price_row(raw) is None
+    assert encoded_price_row(raw, 0, 0) is None
     try:
         event = decode(raw)
     except EventError:

@@ -38,6 +38,16 @@ def test_a_missing_postgres_is_named_with_how_to_start_it() -> None:
     assert "needs PostgreSQL on 127.0.0.1:1" in checked.stderr
 
 
+def test_a_missing_redis_is_named_with_how_to_start_it() -> None:
+    # Port 1 never has Redis; FRANZ_IVAN_NO_INSTALL keeps the script from starting one.
+    checked = run(CRYPTO_PRICES_REDIS_URL="redis://127.0.0.1:1/0")
+    if checked.returncode == 1 and "Debian packages" in checked.stderr:
+        raise AssertionError(f"this machine lacks a package the suite needs: {checked.stderr}")
+    assert checked.returncode == 1
+    assert "needs Redis at redis://127.0.0.1:1/0" in checked.stderr
+    assert "redis-server --daemonize yes" in checked.stderr
+
+
 def test_make_test_and_ci_run_the_check_and_ci_runs_make_test() -> None:
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^test: prerequisites\b", makefile, re.MULTILINE)

@@ -46,8 +46,14 @@ FORM_SETTINGS = {
     "ssl_key_pem": "ssl.key.pem",
 }
 """The ``franz_ivan_kafka`` form's fields (stored in the extra) and the librdkafka setting each fills."""
-PREFETCH_KBYTES = 16 * 1024
-"""How much librdkafka reads ahead (its default is 64 MiB): a few batches, so memory stays bounded."""
+PREFETCH_KBYTES = 8 * 1024
+"""How much librdkafka reads ahead (its default is 64 MiB), counted in message payload: ~40,000 of the
+producer's events, which with librdkafka's own ~300 bytes per message is ~20 MiB of memory. At 16 MiB a
+drain reached that bound only after ~150,000 events, so its resident set still grew between a backlog
+of 100,000 and one of 400,000 (BENCHMARKS.md)."""
+PREFETCH_BACKOFF_MS = 50
+"""How long librdkafka waits to fetch again once the read-ahead is full (its default, 1 s, left a
+drain waiting for events with a small read-ahead)."""
 
 
 def producer_settings(timeout: float) -> dict[str, Any]:
@@ -73,6 +79,7 @@ def consumer_settings(consumer_group: str) -> dict[str, Any]:
         "auto.offset.reset": "earliest",
         "isolation.level": "read_committed",
         "queued.max.messages.kbytes": PREFETCH_KBYTES,
+        "fetch.queue.backoff.ms": PREFETCH_BACKOFF_MS,
     }
 
 
