@@ -26,7 +26,8 @@ scheduled on that Asset (data-quality checks) run after each drain. A failed tas
 A large backlog is drained by several mapped `drain_events` tasks, each over its own group of
 partitions (`plan_drains` splits the sensor's pending map); a small one stays one task. The cap
 is `CRYPTO_PRICES_DRAIN_MAX_GROUPS` (default 4), the smallest backlog worth a drain of its own
-`CRYPTO_PRICES_DRAIN_MIN_GROUP_EVENTS` (default 100,000): docs/scaling.md.
+`CRYPTO_PRICES_DRAIN_MIN_GROUP_EVENTS` (default 100,000): docs/scaling.md. Every task runs in the
+pool `crypto_prices_drains`, whose slots leave the producer's peak free (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from franz_ivan.dag_defaults import task_defaults
+from franz_ivan.dag_defaults import CONSUMER_PRIORITY, DRAINS_POOL, alert_on_dag_failure, task_defaults
 from franz_ivan.lineage import database_asset, topic_asset
 from franz_ivan.sensors import PendingEventsSensor
 from franz_ivan.settings import CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID, settings
@@ -48,6 +49,7 @@ from franz_ivan.settings import CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    on_failure_callback=alert_on_dag_failure,
     doc_md=__doc__,
     tags=["crypto_prices", "kafka", "consumer", "postgres"],
     params={
@@ -64,7 +66,10 @@ from franz_ivan.settings import CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID,
             ),
         ),
     },
-    default_args=task_defaults(retry_delay=timedelta(seconds=10)),
+    # The pool's slots are the worker slots minus the producer's peak: drains never starve it.
+    default_args=task_defaults(
+        retry_delay=timedelta(seconds=10), priority_weight=CONSUMER_PRIORITY, pool=DRAINS_POOL
+    ),
 )
 def crypto_prices_consumer() -> None:
     wait_for_events = PendingEventsSensor(

@@ -21,7 +21,11 @@ the source reports one, an **API allowance event** to the Kafka topic `crypto_pr
   interval's one-minute **candles** from each source's history instead of the current prices.
   See `docs/backfill.md`.
 - Lineage: each publish task updates the topic's Asset (`kafka://<cluster>/<topic>`), its event
-  carrying the counts published. A failed task posts to the `crypto_prices_alerts` webhook, if set.
+  carrying the counts published. A failed task posts to the `crypto_prices_alerts` webhook, if set;
+  so do a run still unfinished `CRYPTO_PRICES_PRODUCER_DEADLINE` (180 s) after it was queued (a
+  DeadlineAlert) and a run that fails with no failed task (past its 5-minute `dagrun_timeout`).
+- Shared workers: the producer's tasks have the highest priority of the project's tasks, and the
+  consumer's pool leaves them their slots (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
-from franz_ivan.dag_defaults import task_defaults
+from franz_ivan.dag_defaults import PRODUCER_PRIORITY, alert_on_dag_failure, producer_deadline, task_defaults
 from franz_ivan.lineage import topic_asset
 from franz_ivan.settings import settings
 
@@ -44,6 +48,8 @@ from franz_ivan.settings import settings
     catchup=False,
     max_active_runs=3,
     dagrun_timeout=timedelta(minutes=5),
+    deadline=producer_deadline(settings().producer_deadline_seconds),
+    on_failure_callback=alert_on_dag_failure,
     doc_md=__doc__,
     tags=["crypto_prices", "kafka", "producer"],
     params={
@@ -60,7 +66,11 @@ from franz_ivan.settings import settings
             ),
         ),
     },
-    default_args=task_defaults(retry_delay=timedelta(seconds=5), execution_timeout=timedelta(minutes=2)),
+    default_args=task_defaults(
+        retry_delay=timedelta(seconds=5),
+        execution_timeout=timedelta(minutes=2),
+        priority_weight=PRODUCER_PRIORITY,  # ahead of drains, quality checks and other DAGs' tasks
+    ),
 )
 def crypto_prices_producer() -> None:
     @task

@@ -25,7 +25,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, get_current_context, task
 
-from franz_ivan.dag_defaults import task_defaults
+from franz_ivan.dag_defaults import QUALITY_PRIORITY, alert_on_dag_failure, task_defaults
 from franz_ivan.lineage import database_asset
 from franz_ivan.quality.operators import RecordedThresholdCheckOperator
 from franz_ivan.settings import POSTGRES_CONN_ID, settings
@@ -40,12 +40,17 @@ from franz_ivan.settings import POSTGRES_CONN_ID, settings
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=10),
+    on_failure_callback=alert_on_dag_failure,
     doc_md=__doc__,
     template_searchpath=[str(settings().sql_dir)],
     tags=["crypto_prices", "quality", "postgres"],
     # Retries are for a database or broker that did not answer; a failed check is not retried.
     # The error names market, figure and threshold; the failure webhook gets that text.
-    default_args=task_defaults(retry_delay=timedelta(seconds=15), execution_timeout=timedelta(minutes=5)),
+    default_args=task_defaults(
+        retry_delay=timedelta(seconds=15),
+        execution_timeout=timedelta(minutes=5),
+        priority_weight=QUALITY_PRIORITY,
+    ),
 )
 def crypto_prices_quality() -> None:
     @task

@@ -3,8 +3,8 @@ scheduler) for ``make up``, the end-to-end tests and the TLS tests.
 
 :func:`airflow_components` starts any of them as :class:`devtools.processes.Service` s and stops them
 in reverse order; :func:`airflow_services` is ``make up``'s whole Airflow: metadata in the local
-PostgreSQL (:func:`metadata_database`), the markets Variable seeded there, the four components,
-health waited for, DAGs unpaused.
+PostgreSQL (:func:`metadata_database`), the markets Variable seeded there, the consumer's pool
+created (:func:`set_drains_pool`), the four components, health waited for, DAGs unpaused.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import hashlib
 import json
 import secrets
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +34,8 @@ COMPONENT_HEALTH = ("scheduler", "triggerer", "dag_processor")
 ADMIN = "admin"
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 STARTUP_SECONDS = 240.0
+PARALLELISM = 8
+"""Worker slots (the LocalExecutor's task processes): the producer's peak of six and two drains."""
 
 
 def ensure_port_free(port: int) -> None:
@@ -85,7 +87,7 @@ def services_env(stack: Stack, port: int) -> dict[str, str]:
         # Tasks report to the API; under load an answer took over the default 5 s, the task's
         # client sent its start again, and the scheduler failed the task over the duplicate.
         "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
-        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__PARALLELISM": str(PARALLELISM),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
@@ -196,21 +198,47 @@ def airflow_components(
         yield services
 
 
+def set_drains_pool(stack: Stack, env: dict[str, str], slots: int | None = None) -> int:
+    """Create (or resize) the consumer's pool, as each deployment's init step does: ``slots``, by
+    default the worker slots (``[core] parallelism``) minus the producer's peak. Returns the slots."""
+    from franz_ivan.dag_defaults import DRAINS_POOL, PRODUCER_PEAK_TASKS
+
+    if slots is None:
+        slots = int(env["AIRFLOW__CORE__PARALLELISM"]) - PRODUCER_PEAK_TASKS
+    if slots < 1:
+        raise StackError(
+            f"the pool {DRAINS_POOL} needs a slot: raise [core] parallelism above {PRODUCER_PEAK_TASKS}"
+        )
+    description = "crypto_prices_consumer: worker slots minus the producer's peak"
+    stack.airflow("pools", "set", DRAINS_POOL, str(slots), description, env=env)
+    return slots
+
+
 @contextmanager
-def airflow_services(stack: Stack, port: int, startup_timeout: float = STARTUP_SECONDS) -> Iterator[Airflow]:
-    """Migrate the metadata, seed the markets Variable unless it is stored already, start the four
+def airflow_services(
+    stack: Stack,
+    port: int,
+    startup_timeout: float = STARTUP_SECONDS,
+    *,
+    env: Mapping[str, str] | None = None,
+    drains_pool_slots: int | None = None,
+) -> Iterator[Airflow]:
+    """Migrate the metadata, seed the markets Variable unless it is stored already, create the
+    consumer's pool (``drains_pool_slots``, default: :func:`set_drains_pool`'s), start the four
     components, wait until they are healthy, unpause both DAGs.
 
-    Every component is stopped again (its whole process group) when the block ends, however it ends.
+    ``env`` is added to every component's environment (a test's settings, say). Every component is
+    stopped again (its whole process group) when the block ends, however it ends.
     """
     ensure_port_free(port)
-    env = services_env(stack, port)
+    environment = {**services_env(stack, port), **(env or {})}
     stack.airflow_home.mkdir(parents=True, exist_ok=True)
-    stack.airflow("db", "migrate", env=env)
-    stack.seed_markets(env)
+    stack.airflow("db", "migrate", env=environment)
+    stack.seed_markets(environment)
+    set_drains_pool(stack, environment, drains_pool_slots)
     password = admin_password(stack.airflow_home)
     components = [[name] for name in COMPONENTS]
-    with airflow_components(components, env, stack.airflow_home / "logs") as services:
+    with airflow_components(components, environment, stack.airflow_home / "logs") as services:
         airflow = Airflow(
             stack, port, password, services, AirflowApi(f"http://127.0.0.1:{port}", ADMIN, password)
         )

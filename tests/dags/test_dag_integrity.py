@@ -199,3 +199,49 @@ def test_a_bad_task_setting_breaks_no_dag_import(monkeypatch: pytest.MonkeyPatch
 
     assert bag.import_errors == {}
     assert len(bag.dag_ids) == len(DAG_FILES)
+
+
+def test_the_producer_outranks_every_other_task_and_the_consumer_leaves_it_its_slots(dag_bag: Any) -> None:
+    """Priorities are absolute (a task's own weight, not the sum over its downstream tasks); every
+    producer task outranks every consumer and quality task; every consumer task runs in the drains'
+    pool, which the deployments size to the worker slots minus the producer's peak; the producer and
+    quality tasks stay out of it."""
+    from franz_ivan.dag_defaults import DRAINS_POOL, PRODUCER_PEAK_TASKS
+
+    weights: dict[str, set[int]] = {}
+    for dag_id, dag in dag_bag.dags.items():
+        for task in dag.tasks:
+            assert str(getattr(task.weight_rule, "value", task.weight_rule)) == "absolute" or (
+                type(task.weight_rule).__name__ == "_AbsolutePriorityWeightStrategy"
+            ), f"{dag_id}.{task.task_id} weight rule {task.weight_rule!r}"
+            weights.setdefault(dag_id, set()).add(task.priority_weight)
+            in_pool = task.pool == DRAINS_POOL
+            assert in_pool == (dag_id == "crypto_prices_consumer"), f"{dag_id}.{task.task_id}: {task.pool}"
+    producer = weights["crypto_prices_producer"]
+    others = weights["crypto_prices_consumer"] | weights["crypto_prices_quality"]
+    assert min(producer) > max(others), f"producer {producer} vs others {others}"
+    assert max(weights["crypto_prices_consumer"]) > max(weights["crypto_prices_quality"])
+    producer_tasks = dag_bag.dags["crypto_prices_producer"].tasks
+    assert PRODUCER_PEAK_TASKS == 1 + 5, "the markets list and one publish task per source"
+    assert {task.task_id for task in producer_tasks} == {"list_markets", "publish_prices"}
+
+
+def test_every_dag_alerts_a_run_that_fails_without_a_failed_task_and_the_producer_has_a_deadline(
+    dag_bag: Any,
+) -> None:
+    from airflow.sdk import AsyncCallback, DeadlineReference
+
+    from franz_ivan.dag_defaults import alert_on_dag_failure, alert_on_deadline_miss
+    from franz_ivan.settings import settings
+
+    for dag_id, dag in dag_bag.dags.items():
+        callbacks = dag.on_failure_callback
+        callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+        assert alert_on_dag_failure in callbacks, f"{dag_id} does not alert a run that fails without a task"
+    producer = dag_bag.dags["crypto_prices_producer"]
+    [deadline] = producer.deadline if isinstance(producer.deadline, list) else [producer.deadline]
+    assert deadline.reference == DeadlineReference.DAGRUN_QUEUED_AT
+    assert deadline.interval.total_seconds() == settings().producer_deadline_seconds == 180
+    assert isinstance(deadline.callback, AsyncCallback)
+    assert deadline.callback.path == f"{alert_on_deadline_miss.__module__}.alert_on_deadline_miss"
+    assert producer.dagrun_timeout.total_seconds() > deadline.interval.total_seconds()
