@@ -354,6 +354,9 @@ def test_overview_shows_freshness_allowance_dead_letters_and_failing_checks(ui: 
     assert dead["count"] == 2
     assert [(d["partition"], d["offset"]) for d in dead["latest"]] == [(0, 1), (0, 2)]
     assert overview["failing_checks"] is None, "no quality table yet"
+    with ui.postgres.connect() as conn:
+        create_quality_results(conn)  # as the first drain makes it
+    assert ui.json("/api/overview")["failing_checks"] is None, "no verdict recorded yet"
 
     with ui.postgres.connect() as conn:
         create_quality_results(conn)

@@ -204,8 +204,12 @@ def dead_letters(conn: psycopg.Connection, now: datetime) -> dict[str, Any]:
 
 
 def failing_checks(conn: psycopg.Connection) -> list[dict[str, Any]] | None:
-    """The data-quality checks failing at their latest run; ``None`` where no checks are recorded."""
+    """The data-quality checks failing at their latest run; ``None`` where no checks are recorded
+    (the consumer makes the table at its first drain, the quality DAG fills it)."""
     if not table_exists(conn, QUALITY_TABLE):
+        return None
+    recorded = conn.execute(read_sql("ui_quality_recorded")).fetchone()
+    if not (recorded and recorded[0]):
         return None
     rows = conn.execute(read_sql("ui_failing_checks"), {"max_rows": MAX_FAILING_CHECKS}).fetchall()
     return [
