@@ -22,8 +22,9 @@ the source reports one, an **API allowance event** to the Kafka topic `crypto_pr
   See `docs/backfill.md`.
 - Lineage: each publish task updates the topic's Asset (`kafka://<cluster>/<topic>`), its event
   carrying the counts published. A failed task posts to the `crypto_prices_alerts` webhook, if set;
-  so do a run still unfinished `CRYPTO_PRICES_PRODUCER_DEADLINE` (180 s) after it was queued (a
-  DeadlineAlert) and a run that fails with no failed task (past its 5-minute `dagrun_timeout`).
+  so do a run still unfinished `CRYPTO_PRICES_PRODUCER_DEADLINE` seconds after it was queued (a
+  DeadlineAlert; 180 s in the deployments) and a run that fails with no failed task (past its
+  5-minute `dagrun_timeout`).
 - Shared workers: the producer's tasks have the highest priority of the project's tasks, and the
   consumer's pool leaves them their slots (docs/operations.md).
 """

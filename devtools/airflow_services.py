@@ -88,6 +88,8 @@ def services_env(stack: Stack, port: int) -> dict[str, str]:
         # client sent its start again, and the scheduler failed the task over the duplicate.
         "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
         "AIRFLOW__CORE__PARALLELISM": str(PARALLELISM),
+        # As the deployments: a producer run unfinished 3 minutes after it was queued alerts.
+        "CRYPTO_PRICES_PRODUCER_DEADLINE": "180",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,

@@ -227,7 +227,7 @@ def test_the_producer_outranks_every_other_task_and_the_consumer_leaves_it_its_s
 
 
 def test_every_dag_alerts_a_run_that_fails_without_a_failed_task_and_the_producer_has_a_deadline(
-    dag_bag: Any,
+    dag_bag: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from airflow.sdk import AsyncCallback, DeadlineReference
 
@@ -238,10 +238,16 @@ def test_every_dag_alerts_a_run_that_fails_without_a_failed_task_and_the_produce
         callbacks = dag.on_failure_callback
         callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
         assert alert_on_dag_failure in callbacks, f"{dag_id} does not alert a run that fails without a task"
-    producer = dag_bag.dags["crypto_prices_producer"]
+    # Off by default (airflow dags test cannot end a run of a DAG with a deadline), on as deployed.
+    assert settings().producer_deadline_seconds == 0
+    assert not dag_bag.dags["crypto_prices_producer"].deadline
+    monkeypatch.setenv("CRYPTO_PRICES_PRODUCER_DEADLINE", "180")
+    from airflow.models import DagBag
+
+    producer = DagBag(dag_folder=str(DAGS / "crypto_prices_producer.py")).dags["crypto_prices_producer"]
     [deadline] = producer.deadline if isinstance(producer.deadline, list) else [producer.deadline]
     assert deadline.reference == DeadlineReference.DAGRUN_QUEUED_AT
-    assert deadline.interval.total_seconds() == settings().producer_deadline_seconds == 180
+    assert deadline.interval.total_seconds() == 180
     assert isinstance(deadline.callback, AsyncCallback)
     assert deadline.callback.path == f"{alert_on_deadline_miss.__module__}.alert_on_deadline_miss"
     assert producer.dagrun_timeout.total_seconds() > deadline.interval.total_seconds()
