@@ -31,6 +31,8 @@ PRODUCER_PRIORITY: Final = 10
 CONSUMER_PRIORITY: Final = 5
 QUALITY_PRIORITY: Final = 1
 WEIGHT_RULE: Final = "absolute"
+QUALITY_CADENCE: Final = "*/5 * * * *"
+"""The quality DAG's schedule: at most one run per 5 minutes, whatever the drains do."""
 DEADLINE_MISSED: Final = "deadline_missed"
 DAG_FAILURE_REASONS: Final = {
     "timed_out": "the run passed its dagrun_timeout; Airflow skipped its unfinished tasks",
