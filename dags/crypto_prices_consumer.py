@@ -19,8 +19,8 @@ continuous run already drains an event within seconds of its arrival, so a manua
 needed: it is the way to run the consumer while the DAG is paused.
 
 Lineage: the drain reads the topic's Asset (`kafka://<cluster>/<topic>`) and updates the database's
-(`postgres://<server>/crypto_prices/public/*`), its event carrying the counts stored; DAGs
-scheduled on that Asset (data-quality checks) run after each drain. A failed task posts to the
+(`postgres://<server>/crypto_prices/public/*`), its event carrying the counts stored; the
+data-quality checks read that Asset every 5 minutes. A failed task posts to the
 `crypto_prices_alerts` webhook, if that connection exists.
 
 A large backlog is drained by several mapped `drain_events` tasks, each over its own group of

@@ -216,6 +216,24 @@ def set_drains_pool(stack: Stack, env: dict[str, str], slots: int | None = None)
     return slots
 
 
+METADATA_RETENTION_DAYS = 30
+"""What ``make up`` keeps of its metadata, as the compose and Helm cleanups do (docs/operations.md)."""
+CLEANED_TABLES = "dag_run,task_instance,log,xcom,job,asset_event"
+
+
+def clean_metadata(airflow: Airflow, retention_days: int = METADATA_RETENTION_DAYS) -> None:
+    """``airflow db clean`` of what is older than ``retention_days``, no archive kept: the step the
+    compose service ``airflow-cleanup`` and the Helm CronJob run daily, run by ``make up`` at start."""
+    import datetime as dt
+
+    cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(days=retention_days)).isoformat(timespec="seconds")
+    env = services_env(airflow.stack, airflow.port)
+    airflow.stack.airflow(
+        "db", "clean", "--clean-before-timestamp", cutoff, "--tables", CLEANED_TABLES,
+        "--skip-archive", "--yes", env=env,
+    )  # fmt: skip
+
+
 @contextmanager
 def airflow_services(
     stack: Stack,

@@ -28,7 +28,15 @@ from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from devtools.airflow_services import ADMIN, CONSUMER, PRODUCER, Airflow, airflow_services, passwords_file
+from devtools.airflow_services import (
+    ADMIN,
+    CONSUMER,
+    PRODUCER,
+    Airflow,
+    airflow_services,
+    clean_metadata,
+    passwords_file,
+)
 from devtools.freshness import pairs_of, run_freshness, stored_event_ids
 from devtools.local_stack import ROOT, StackError, free_port, running_stack, wait_for_port
 from devtools.processes import running_service
@@ -139,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"Starting Airflow in {args.home} (logs in {args.home / 'logs'}) ...", flush=True)
             started = datetime.now(UTC)
             airflow = stack.enter_context(airflow_services(services, args.port))
+            clean_metadata(airflow)  # as compose's airflow-cleanup and the Helm CronJob do daily
             announce(airflow)
             if args.measure_freshness:
                 run_freshness(
