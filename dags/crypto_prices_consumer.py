@@ -21,15 +21,16 @@ needed: it is the way to run the consumer while the DAG is paused.
 Lineage: the drain reads the topic's Asset (alias `crypto_prices_topic`) and updates one Asset per
 table it stored rows in (`postgres://<host>:<port>/<database>/public/<pair>`, through the alias
 `crypto_prices_tables`, named at run time from the PostgreSQL connection), each event carrying the
-table's rows and the drain's counts; the data-quality DAG, scheduled on that alias, runs after each
-drain. With the OpenLineage provider and a transport, the drain also reports the topic as input
-and each table with its row count as output. A failed task posts to the `crypto_prices_alerts`
-webhook, if that connection exists.
+table's rows and the drain's counts; the data-quality checks read those tables every 5 minutes.
+With the OpenLineage provider and a transport, the drain also reports the topic as input and each
+table with its row count as output. A failed task posts to the `crypto_prices_alerts` webhook, if
+that connection exists.
 
 A large backlog is drained by several mapped `drain_events` tasks, each over its own group of
 partitions (`plan_drains` splits the sensor's pending map); a small one stays one task. The cap
 is `CRYPTO_PRICES_DRAIN_MAX_GROUPS` (default 4), the smallest backlog worth a drain of its own
-`CRYPTO_PRICES_DRAIN_MIN_GROUP_EVENTS` (default 100,000): docs/scaling.md.
+`CRYPTO_PRICES_DRAIN_MIN_GROUP_EVENTS` (default 100,000): docs/scaling.md. Every task runs in the
+pool `crypto_prices_drains`, whose slots leave the producer's peak free (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from franz_ivan.dag_defaults import task_defaults
+from franz_ivan.dag_defaults import CONSUMER_PRIORITY, DRAINS_POOL, alert_on_dag_failure, task_defaults
 from franz_ivan.lineage import tables_alias, topic_alias
 from franz_ivan.operators import DrainEventsOperator
 from franz_ivan.sensors import PendingEventsSensor
@@ -52,6 +53,7 @@ from franz_ivan.settings import CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    on_failure_callback=alert_on_dag_failure,
     doc_md=__doc__,
     tags=["crypto_prices", "kafka", "consumer", "postgres"],
     params={
@@ -68,7 +70,10 @@ from franz_ivan.settings import CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID,
             ),
         ),
     },
-    default_args=task_defaults(retry_delay=timedelta(seconds=10)),
+    # The pool's slots are the worker slots minus the producer's peak: drains never starve it.
+    default_args=task_defaults(
+        retry_delay=timedelta(seconds=10), priority_weight=CONSUMER_PRIORITY, pool=DRAINS_POOL
+    ),
 )
 def crypto_prices_consumer() -> None:
     wait_for_events = PendingEventsSensor(

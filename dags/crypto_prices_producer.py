@@ -23,8 +23,12 @@ the source reports one, an **API allowance event** to the Kafka topic `crypto_pr
 - Lineage: each publish task updates the topic's Asset (`kafka://<bootstrap host:port>/<topic>`,
   through the alias `crypto_prices_topic`, named at run time from the Kafka connection), its event
   carrying the counts published; with the OpenLineage provider and a transport, each task run also
-  sends START and COMPLETE/FAIL events (docs/operations.md). A failed task posts to the
-  `crypto_prices_alerts` webhook, if set.
+  sends START and COMPLETE/FAIL events (docs/operations.md).
+- Alerts: a failed task posts to the `crypto_prices_alerts` webhook, if set; so do a run still
+  unfinished `CRYPTO_PRICES_PRODUCER_DEADLINE` seconds after it was queued (a DeadlineAlert; 180 s
+  in the deployments) and a run that fails with no failed task (past its 5-minute `dagrun_timeout`).
+- Shared workers: the producer's tasks have the highest priority of the project's tasks, and the
+  consumer's pool leaves them their slots (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
-from franz_ivan.dag_defaults import task_defaults
+from franz_ivan.dag_defaults import PRODUCER_PRIORITY, alert_on_dag_failure, producer_deadline, task_defaults
 from franz_ivan.lineage import topic_alias
 from franz_ivan.operators import PublishPricesOperator
 from franz_ivan.settings import settings
@@ -47,6 +51,8 @@ from franz_ivan.settings import settings
     catchup=False,
     max_active_runs=3,
     dagrun_timeout=timedelta(minutes=5),
+    deadline=producer_deadline(settings().producer_deadline_seconds),
+    on_failure_callback=alert_on_dag_failure,
     doc_md=__doc__,
     tags=["crypto_prices", "kafka", "producer"],
     params={
@@ -63,7 +69,11 @@ from franz_ivan.settings import settings
             ),
         ),
     },
-    default_args=task_defaults(retry_delay=timedelta(seconds=5), execution_timeout=timedelta(minutes=2)),
+    default_args=task_defaults(
+        retry_delay=timedelta(seconds=5),
+        execution_timeout=timedelta(minutes=2),
+        priority_weight=PRODUCER_PRIORITY,  # ahead of drains, quality checks and other DAGs' tasks
+    ),
 )
 def crypto_prices_producer() -> None:
     @task

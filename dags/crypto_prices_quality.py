@@ -13,11 +13,11 @@ when a market fails; the failure posts to the alerts webhook (connection `crypto
 - **consumer_lag**: events not stored yet are above a threshold and growing.
 
 Thresholds: defaults in code, overridden per market, pair or source by the Variable
-`crypto_prices_quality` (docs/quality.md). Runs after each drain that stored something (the
-Asset alias `crypto_prices_tables`, which resolves to the tables each drain wrote, new pairs
-included) and every 5 minutes, so a consumer that stopped is noticed too. With the OpenLineage
-provider and a transport, each check reports the tables it read with its verdicts as
-data-quality assertions.
+`crypto_prices_quality` (docs/quality.md). Runs every 5 minutes, whatever the drains do (288 runs a
+day; after each drain it would be up to 1,440): spike and divergence judge the last 10 minutes and
+dead letters count since the previous check, so every minute is judged at least once; a consumer
+that stopped is noticed by staleness and lag. With the OpenLineage provider and a transport, each
+check reports the tables it read with its verdicts as data-quality assertions.
 """
 
 from __future__ import annotations
@@ -26,29 +26,32 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
+from airflow.sdk import CronTriggerTimetable, dag, task
 
-from franz_ivan.dag_defaults import task_defaults
-from franz_ivan.lineage import tables_alias
+from franz_ivan.dag_defaults import QUALITY_CADENCE, QUALITY_PRIORITY, alert_on_dag_failure, task_defaults
 from franz_ivan.quality.operators import QualityCheckOperator, RecordedThresholdCheckOperator
 from franz_ivan.settings import POSTGRES_CONN_ID, settings
 
 
 @dag(
     dag_id="crypto_prices_quality",
-    schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable("*/5 * * * *", timezone="UTC"), assets=tables_alias()
-    ),
+    # A bound on the cadence, not a trigger per drain: the metadata stays small (docs/operations.md).
+    schedule=CronTriggerTimetable(QUALITY_CADENCE, timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=10),
+    on_failure_callback=alert_on_dag_failure,
     doc_md=__doc__,
     template_searchpath=[str(settings().sql_dir)],
     tags=["crypto_prices", "quality", "postgres"],
     # Retries are for a database or broker that did not answer; a failed check is not retried.
     # The error names market, figure and threshold; the failure webhook gets that text.
-    default_args=task_defaults(retry_delay=timedelta(seconds=15), execution_timeout=timedelta(minutes=5)),
+    default_args=task_defaults(
+        retry_delay=timedelta(seconds=15),
+        execution_timeout=timedelta(minutes=5),
+        priority_weight=QUALITY_PRIORITY,
+    ),
 )
 def crypto_prices_quality() -> None:
     @task

@@ -3,9 +3,9 @@ scheduler, Celery workers) for ``make up``, the end-to-end tests and the TLS tes
 
 :func:`airflow_components` starts any of them as :class:`devtools.processes.Service` s and stops them
 in reverse order; :func:`airflow_services` is ``make up``'s whole Airflow: metadata in the local
-PostgreSQL (:func:`metadata_database`), the markets Variable seeded there, the four components
-(and with :class:`CeleryWorkers`, the CeleryExecutor and its workers on the local Redis), health
-waited for, DAGs unpaused.
+PostgreSQL (:func:`metadata_database`), the markets Variable seeded there, the consumer's pool
+created (:func:`set_drains_pool`), the four components (and with :class:`CeleryWorkers`, the
+CeleryExecutor and its workers on the local Redis), health waited for, DAGs unpaused.
 """
 
 from __future__ import annotations
@@ -84,6 +84,10 @@ def check_redis(url: str) -> None:
         ) from None
 
 
+PARALLELISM = 8
+"""Worker slots (the LocalExecutor's task processes): the producer's peak of six and two drains."""
+
+
 def ensure_port_free(port: int) -> None:
     """Refuse a port something else listens on: health checks would otherwise ask that other server."""
     import socket
@@ -134,7 +138,9 @@ def services_env(stack: Stack, port: int, celery: CeleryWorkers | None = None) -
         # Tasks report to the API; under load an answer took over the default 5 s, the task's
         # client sent its start again, and the scheduler failed the task over the duplicate.
         "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
-        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__PARALLELISM": str(PARALLELISM),
+        # As the deployments: a producer run unfinished 3 minutes after it was queued alerts.
+        "CRYPTO_PRICES_PRODUCER_DEADLINE": "180",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
@@ -313,6 +319,40 @@ def airflow_components(
         yield services
 
 
+def set_drains_pool(stack: Stack, env: dict[str, str], slots: int | None = None) -> int:
+    """Create (or resize) the consumer's pool, as each deployment's init step does: ``slots``, by
+    default the worker slots (``[core] parallelism``) minus the producer's peak. Returns the slots."""
+    from franz_ivan.dag_defaults import DRAINS_POOL, PRODUCER_PEAK_TASKS
+
+    if slots is None:
+        slots = int(env["AIRFLOW__CORE__PARALLELISM"]) - PRODUCER_PEAK_TASKS
+    if slots < 1:
+        raise StackError(
+            f"the pool {DRAINS_POOL} needs a slot: raise [core] parallelism above {PRODUCER_PEAK_TASKS}"
+        )
+    description = "crypto_prices_consumer: worker slots minus the producer's peak"
+    stack.airflow("pools", "set", DRAINS_POOL, str(slots), description, env=env)
+    return slots
+
+
+METADATA_RETENTION_DAYS = 30
+"""What ``make up`` keeps of its metadata, as the compose and Helm cleanups do (docs/operations.md)."""
+CLEANED_TABLES = "dag_run,task_instance,log,xcom,job,asset_event"
+
+
+def clean_metadata(airflow: Airflow, retention_days: int = METADATA_RETENTION_DAYS) -> None:
+    """``airflow db clean`` of what is older than ``retention_days``, no archive kept: the step the
+    compose service ``airflow-cleanup`` and the Helm CronJob run daily, run by ``make up`` at start."""
+    import datetime as dt
+
+    cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(days=retention_days)).isoformat(timespec="seconds")
+    env = services_env(airflow.stack, airflow.port)
+    airflow.stack.airflow(
+        "db", "clean", "--clean-before-timestamp", cutoff, "--tables", CLEANED_TABLES,
+        "--skip-archive", "--yes", env=env,
+    )  # fmt: skip
+
+
 @contextmanager
 def airflow_services(
     stack: Stack,
@@ -322,8 +362,10 @@ def airflow_services(
     celery: CeleryWorkers | None = None,
     env: Mapping[str, str] | None = None,
     unpause: Sequence[str] = (PRODUCER, QUALITY),
+    drains_pool_slots: int | None = None,
 ) -> Iterator[Airflow]:
-    """Migrate the metadata, seed the markets Variable unless it is stored already, start the four
+    """Migrate the metadata, seed the markets Variable unless it is stored already, create the
+    consumer's pool (``drains_pool_slots``, default: :func:`set_drains_pool`'s), start the four
     components (and ``celery``'s workers, the CeleryExecutor on Redis), wait until they are healthy,
     unpause the consumer, wait for its sensor to listen, then unpause ``unpause``.
 
@@ -338,6 +380,7 @@ def airflow_services(
     stack.airflow_home.mkdir(parents=True, exist_ok=True)
     stack.airflow("db", "migrate", env=environment)
     stack.seed_markets(environment)
+    set_drains_pool(stack, environment, drains_pool_slots)
     password = admin_password(stack.airflow_home)
     components = [[name] for name in COMPONENTS]
     workers = worker_commands(celery) if celery is not None else []

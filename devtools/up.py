@@ -38,6 +38,7 @@ from devtools.airflow_services import (
     CeleryWorkers,
     airflow_services,
     check_redis,
+    clean_metadata,
     passwords_file,
 )
 from devtools.freshness import pairs_of, run_freshness, stored_event_ids
@@ -182,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"Starting Airflow in {args.home} (logs in {args.home / 'logs'}) ...", flush=True)
             started = datetime.now(UTC)
             airflow = stack.enter_context(airflow_services(services, args.port, celery=celery))
+            clean_metadata(airflow)  # as compose's airflow-cleanup and the Helm CronJob do daily
             announce(airflow, celery)
             if args.measure_freshness:
                 run_freshness(

@@ -11,8 +11,9 @@ Without that connection the notifier logs one line and does nothing, so a deploy
 alerts loses nothing.
 
 The body is small and holds no secret: ``dag_id``, ``task_id``, ``run_id``, ``try_number``,
-``state``, ``message`` (the notifier's message, else the exception's text, redacted by Airflow's
-secrets masker and cut to :data:`MAX_MESSAGE_CHARS`). The URL (which often holds a token) is
+``state``, ``reason`` (``task_failure``, ``timed_out``, ``deadline_missed``, ...), ``message``
+(the notifier's message, else the exception's text, redacted by Airflow's secrets masker and cut
+to :data:`MAX_MESSAGE_CHARS`). The URL (which often holds a token) is
 masked before the hook sees it and never logged by this module.
 
 As a callback: :func:`franz_ivan.dag_defaults.alert_on_failure` (what every DAG's tasks have), or
@@ -50,17 +51,27 @@ class WebhookNotifier(HttpNotifier):
 
     :param conn_id: the http connection holding the webhook URL.
     :param message: the text to send (templated); default the exception's text, if any.
+    :param reason: why the alert is sent (``task_failure``, ``timed_out``, ``deadline_missed``), for
+        the receiver to sort by; default the context's ``reason``.
     :param kwargs: passed to ``HttpNotifier`` (``endpoint``, ``headers``, ...).
     """
 
     template_fields = (*HttpNotifier.template_fields, "message")  # type: ignore[assignment]  # one more field
 
-    def __init__(self, *, conn_id: str = ALERTS_CONN_ID, message: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        conn_id: str = ALERTS_CONN_ID,
+        message: str | None = None,
+        reason: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         if not conn_id:
             raise ValueError("WebhookNotifier needs a connection id")
         kwargs.setdefault("extra_options", {"timeout": TIMEOUT_SECONDS})
         super().__init__(http_conn_id=conn_id, method="POST", **kwargs)
         self.message = message
+        self.reason = reason
 
     @property
     def conn_id(self) -> str:
@@ -88,7 +99,7 @@ class WebhookNotifier(HttpNotifier):
         path = urlsplit(url)._replace(scheme="", netloc="").geturl()
         if len(path) > 1:
             mask_secret(path)
-        self.json = alert_body(context, self.message)
+        self.json = alert_body(context, self.message, self.reason)
         try:
             super().notify(context)
         except (requests.RequestException, AirflowException) as error:
@@ -100,11 +111,15 @@ class WebhookNotifier(HttpNotifier):
         log.info("Alert sent to webhook %s: %s %s", self.conn_id, self.json["dag_id"], self.json["state"])
 
 
-def alert_body(context: Mapping[str, Any], message: str | None) -> dict[str, object]:
+def alert_body(
+    context: Mapping[str, Any], message: str | None, reason: str | None = None
+) -> dict[str, object]:
     """The JSON body of an alert, from a callback's or a task's context.
 
-    :param context: the Airflow context.
+    :param context: the Airflow context: a task's or a callback's, or a run alone (``dag_run`` as an
+        object or, from a deadline callback, as the REST API's mapping; or ``dag``, ``run_id``, ``state``).
     :param message: the text to send; default the context's exception, if any.
+    :param reason: why; default the context's ``reason``.
     """
     # Airflow's compatibility layer names the public home of redact (airflow.sdk.log re-exports it
     # only implicitly).
@@ -115,12 +130,20 @@ def alert_body(context: Mapping[str, Any], message: str | None) -> dict[str, obj
     exception = context.get("exception")
     if message is None:
         message = f"{type(exception).__name__}: {exception}" if exception else ""
-    state = getattr(ti, "state", None) or getattr(dag_run, "state", None)
+    state = getattr(ti, "state", None) or context.get("state") or _field(dag_run, "state")
     return {
-        "dag_id": getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", None),
+        "dag_id": getattr(ti, "dag_id", None)
+        or getattr(context.get("dag"), "dag_id", None)
+        or _field(dag_run, "dag_id"),
         "task_id": getattr(ti, "task_id", None),
-        "run_id": context.get("run_id") or getattr(dag_run, "run_id", None),
+        "run_id": context.get("run_id") or _field(dag_run, "run_id") or _field(dag_run, "dag_run_id"),
         "try_number": getattr(ti, "try_number", None),
         "state": str(getattr(state, "value", state)) if state is not None else None,
+        "reason": reason or context.get("reason"),
         "message": str(redact(message))[:MAX_MESSAGE_CHARS],
     }
+
+
+def _field(run: Any, name: str) -> Any:
+    """A run's field, whether the run is an object or the REST API's mapping (a deadline's context)."""
+    return run.get(name) if isinstance(run, Mapping) else getattr(run, name, None)

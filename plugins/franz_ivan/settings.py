@@ -70,6 +70,11 @@ def _positive(name: str, raw: str) -> float:
     return value
 
 
+def _seconds_or_off(name: str, raw: str) -> float:
+    """Seconds, or ``0`` for off."""
+    return 0.0 if raw.strip() in {"0", "0.0"} else _positive(name, raw)
+
+
 def _count(name: str, raw: str) -> int:
     return int(_positive(name, raw))
 
@@ -105,6 +110,7 @@ class Settings:
     topic: str = _setting(PREFIX + "TOPIC", "crypto_prices", _text)
     topic_partition_count: int = _setting(PREFIX + "TOPIC_PARTITIONS", 3, _count)
     producer_schedule: str = _setting(PREFIX + "PRODUCER_SCHEDULE", "* * * * *", _text)
+    producer_deadline_seconds: float = _setting(PREFIX + "PRODUCER_DEADLINE", 0.0, _seconds_or_off)
     history_after_seconds: float = _setting(PREFIX + "HISTORY_AFTER", 300.0, _positive)
     delivery_timeout_seconds: float = _setting(PREFIX + "DELIVERY_TIMEOUT", 30.0, _positive)
     fetch_concurrency: int = _setting(PREFIX + "FETCH_CONCURRENCY", 20, _count)

@@ -37,6 +37,8 @@ def prepare_schema(conn: psycopg.Connection) -> None:
     with conn.transaction():
         lock_schema(conn)
         conn.execute(read_sql("create_schema"))
+        # The quality DAG's table too: Grafana and the UI page read it from the first drain on.
+        conn.execute(read_sql("quality_create_results"))
         conn.execute(read_sql("create_topic_lifecycle"))
         conn.execute(read_sql("create_price_staging"))
 

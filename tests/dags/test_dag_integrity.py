@@ -87,17 +87,17 @@ def test_producer_runs_every_minute_by_default_each_run_covering_the_minute_befo
     assert dag.catchup is False
 
 
-def test_quality_runs_after_each_drain_and_every_five_minutes(dag_bag: Any) -> None:
-    from airflow.sdk import AssetAlias, AssetOrTimeSchedule
+def test_quality_runs_at_most_every_five_minutes_and_judges_every_minute(dag_bag: Any) -> None:
+    """A bound on the metadata (one run per 5 minutes, not one per drain) that loses no check: the
+    prices spike and divergence judge reach back further than the cadence."""
+    from airflow.sdk import CronTriggerTimetable
 
-    from franz_ivan.lineage import tables_alias
+    from franz_ivan.quality.config import QualityConfig
 
     dag = dag_bag.dags["crypto_prices_quality"]
-    assert isinstance(dag.timetable, AssetOrTimeSchedule)
-    assert dag.timetable.timetable.expression == "*/5 * * * *"
-    # Scheduled on the alias the drain adds each table it wrote to: new pairs need no re-parse.
-    assert dag.timetable.asset_condition == tables_alias()
-    assert isinstance(dag.timetable.asset_condition, AssetAlias)
+    assert isinstance(dag.timetable, CronTriggerTimetable), "an Asset trigger would run it after every drain"
+    assert dag.timetable.expression == "*/5 * * * *"
+    assert QualityConfig().recent_minutes >= 5, "minutes between two runs would go unjudged"
     assert dag.max_active_runs == 1
     checks = {"staleness", "spike", "divergence", "allowance", "consumer_lag", "dead_letters"}
     assert {task.task_id for task in dag.tasks} == {"load_settings", *checks}
@@ -227,3 +227,55 @@ def test_without_an_openlineage_transport_no_listener_and_no_client_is_loaded(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True, env=env
     )
     assert json.loads(completed.stdout.strip().splitlines()[-1]) == [listeners, transport is not None]
+
+
+def test_the_producer_outranks_every_other_task_and_the_consumer_leaves_it_its_slots(dag_bag: Any) -> None:
+    """Priorities are absolute (a task's own weight, not the sum over its downstream tasks); every
+    producer task outranks every consumer and quality task; every consumer task runs in the drains'
+    pool, which the deployments size to the worker slots minus the producer's peak; the producer and
+    quality tasks stay out of it."""
+    from franz_ivan.dag_defaults import DRAINS_POOL, PRODUCER_PEAK_TASKS
+
+    weights: dict[str, set[int]] = {}
+    for dag_id, dag in dag_bag.dags.items():
+        for task in dag.tasks:
+            assert str(getattr(task.weight_rule, "value", task.weight_rule)) == "absolute" or (
+                type(task.weight_rule).__name__ == "_AbsolutePriorityWeightStrategy"
+            ), f"{dag_id}.{task.task_id} weight rule {task.weight_rule!r}"
+            weights.setdefault(dag_id, set()).add(task.priority_weight)
+            in_pool = task.pool == DRAINS_POOL
+            assert in_pool == (dag_id == "crypto_prices_consumer"), f"{dag_id}.{task.task_id}: {task.pool}"
+    producer = weights["crypto_prices_producer"]
+    others = weights["crypto_prices_consumer"] | weights["crypto_prices_quality"]
+    assert min(producer) > max(others), f"producer {producer} vs others {others}"
+    assert max(weights["crypto_prices_consumer"]) > max(weights["crypto_prices_quality"])
+    producer_tasks = dag_bag.dags["crypto_prices_producer"].tasks
+    assert PRODUCER_PEAK_TASKS == 1 + 5, "the markets list and one publish task per source"
+    assert {task.task_id for task in producer_tasks} == {"list_markets", "publish_prices"}
+
+
+def test_every_dag_alerts_a_run_that_fails_without_a_failed_task_and_the_producer_has_a_deadline(
+    dag_bag: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.sdk import AsyncCallback, DeadlineReference
+
+    from franz_ivan.dag_defaults import alert_on_dag_failure, alert_on_deadline_miss
+    from franz_ivan.settings import settings
+
+    for dag_id, dag in dag_bag.dags.items():
+        callbacks = dag.on_failure_callback
+        callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+        assert alert_on_dag_failure in callbacks, f"{dag_id} does not alert a run that fails without a task"
+    # Off by default (airflow dags test cannot end a run of a DAG with a deadline), on as deployed.
+    assert settings().producer_deadline_seconds == 0
+    assert not dag_bag.dags["crypto_prices_producer"].deadline
+    monkeypatch.setenv("CRYPTO_PRICES_PRODUCER_DEADLINE", "180")
+    from airflow.models import DagBag
+
+    producer = DagBag(dag_folder=str(DAGS / "crypto_prices_producer.py")).dags["crypto_prices_producer"]
+    [deadline] = producer.deadline if isinstance(producer.deadline, list) else [producer.deadline]
+    assert deadline.reference == DeadlineReference.DAGRUN_QUEUED_AT
+    assert deadline.interval.total_seconds() == 180
+    assert isinstance(deadline.callback, AsyncCallback)
+    assert deadline.callback.path == f"{alert_on_deadline_miss.__module__}.alert_on_deadline_miss"
+    assert producer.dagrun_timeout.total_seconds() > deadline.interval.total_seconds()

@@ -63,6 +63,10 @@ AIVEN_ENV = {
     "CRYPTO_PRICES_DB": "crypto_prices",
     "GRAFANA_DB_USER": "grafana_reader",
     "GRAFANA_DB_PASSWORD": "reader-password",
+    "_AIRFLOW_WWW_USER_PASSWORD": "ui-password",
+    "AIRFLOW__API_AUTH__JWT_SECRET": "jwt-secret-of-this-deployment",
+    "FERNET_KEY": "ZmRnZmRnZmRnZmRnZmRnZmRnZmRnZmRnZmRnZmRnZmQ=",
+    "GRAFANA_ADMIN_PASSWORD": "grafana-admin-password",
 }
 """What deploy/compose/aiven/aiven.env holds, with made-up values (single-quoted like the docs say)."""
 

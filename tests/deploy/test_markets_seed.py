@@ -1,5 +1,6 @@
 """The markets Variable in every deployment: seeded once into the metadata database by an init step,
-never pinned in the environment; and nothing found through ``PYTHONPATH``.
+never pinned in the environment; and nothing found through ``PYTHONPATH``. The same init step
+sizes the consumer's pool.
 
 Airflow reads ``AIRFLOW_VAR_*`` before the metadata database, so a Variable set in a deployment
 file would hide every edit made in the UI or with the CLI. The init steps (compose's
@@ -19,6 +20,7 @@ import pytest
 import yaml
 
 from devtools.local_stack import Broker, Postgres, Stack
+from franz_ivan.dag_defaults import DRAINS_POOL
 from franz_ivan.markets import parse_markets
 from franz_ivan.settings import MARKETS_VARIABLE
 from tests.deploy.deploy_files import (
@@ -120,6 +122,8 @@ def test_the_init_step_seeds_the_markets_once_and_keeps_an_edit(
     run_init_step()
     seeded = json.loads(file_env[SEED_MARKETS_ENV])
     assert stored() == seeded
+    [pool] = json.loads(stack.airflow("pools", "get", DRAINS_POOL, "--output", "json").stdout)
+    assert int(pool["slots"]) == int(file_env["DRAINS_POOL_SLOTS"]) > 0, "the consumer's pool, sized"
     assert parse_markets(json.dumps(stored())), "the producer accepts what was seeded"
 
     edited = ["kraken:solusd"]

@@ -14,6 +14,8 @@ from tests.helpers import use_connection, webhook_receiver
 
 pytestmark = pytest.mark.integration
 
+PRODUCER = "crypto_prices_producer"
+
 FAILED = {
     "ti": SimpleNamespace(
         dag_id="crypto_prices_consumer", task_id="drain_events", try_number=3, state="failed"
@@ -46,6 +48,7 @@ def test_the_body_reaches_the_webhook_and_the_url_is_masked(
             "run_id": "scheduled__1",
             "try_number": 3,
             "state": "failed",
+            "reason": None,
             "message": "RuntimeError: broker down",
         }
     ]
@@ -83,3 +86,57 @@ def test_without_the_connection_nothing_is_sent(
 ) -> None:
     monkeypatch.delenv("AIRFLOW_CONN_CRYPTO_PRICES_ALERTS", raising=False)
     assert "No connection crypto_prices_alerts: alert not sent" in notify(caplog)
+
+
+def test_a_run_that_fails_without_a_failed_task_posts_once_and_a_task_failure_is_left_to_the_task(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The DAGs' on_failure_callback, as the dag-processor calls it: a timed-out run posts its DAG,
+    run and reason; a run failed by a task posts nothing more (the task's own alert did)."""
+    from franz_ivan.dag_defaults import alert_on_dag_failure
+
+    dag = SimpleNamespace(dag_id="crypto_prices_producer")
+    with webhook_receiver() as (url, received):
+        use_connection(monkeypatch, "crypto_prices_alerts", "http", host=url)
+        alert_on_dag_failure({"dag": dag, "run_id": "scheduled__2", "reason": "timed_out"})
+        alert_on_dag_failure({"dag": dag, "run_id": "scheduled__3", "reason": "task_failure"})
+    [body] = [alert["body"] for alert in received]
+    assert body == {
+        "dag_id": "crypto_prices_producer",
+        "task_id": None,
+        "run_id": "scheduled__2",
+        "try_number": None,
+        "state": "failed",
+        "reason": "timed_out",
+        "message": "the run failed with no failed task: the run passed its dagrun_timeout; "
+        "Airflow skipped its unfinished tasks",
+    }
+
+
+def test_a_missed_deadline_posts_the_run_and_a_backfill_run_is_left_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The producer's deadline callback with the context Airflow gives it (the run as the REST API
+    shows it, the deadline), awaited as the triggerer does."""
+    import asyncio
+
+    from franz_ivan.dag_defaults import alert_on_deadline_miss
+
+    def context(run_id: str, run_type: str) -> dict[str, object]:
+        run = {"dag_id": PRODUCER, "dag_run_id": run_id, "run_type": run_type, "state": "running"}
+        return {"dag_run": run, "deadline": {"id": "d1", "deadline_time": "2026-12-04T12:04:00+00:00"}}
+
+    with webhook_receiver() as (url, received):
+        use_connection(monkeypatch, "crypto_prices_alerts", "http", host=url)
+        asyncio.run(alert_on_deadline_miss(context("scheduled__4", "scheduled"), 180.0))
+        asyncio.run(alert_on_deadline_miss(context("backfill__5", "backfill"), 180.0))
+    [body] = [alert["body"] for alert in received]
+    assert body == {
+        "dag_id": "crypto_prices_producer",
+        "task_id": None,
+        "run_id": "scheduled__4",
+        "try_number": None,
+        "state": "running",
+        "reason": "deadline_missed",
+        "message": "the run was not finished 180 s after it was queued (deadline 2026-12-04T12:04:00+00:00)",
+    }

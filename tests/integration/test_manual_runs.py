@@ -114,8 +114,9 @@ def test_a_bad_markets_param_fails_naming_it_and_the_webhook_hears_of_it(
     assert price_api.state.requests == [], "a bad param must stop the run before any fetch"
     assert [alert["path"] for alert in received] == ["/alerts/token-in-path"]
     body = received[0]["body"]
-    assert set(body) == {"dag_id", "task_id", "run_id", "try_number", "state", "message"}
+    assert set(body) == {"dag_id", "task_id", "run_id", "try_number", "state", "reason", "message"}
     assert (body["dag_id"], body["task_id"], body["state"]) == (PRODUCER, "list_markets", "failed")
+    assert body["reason"] == "task_failure", "one alert: the run's own failure callback leaves it to the task"
     assert body["run_id"].startswith("manual__")
     assert "param 'markets'" in body["message"]
     assert "nowhere:btc:usd:x" in body["message"]

@@ -354,6 +354,9 @@ def test_overview_shows_freshness_allowance_dead_letters_and_failing_checks(ui: 
     assert dead["count"] == 2
     assert [(d["partition"], d["offset"]) for d in dead["latest"]] == [(0, 1), (0, 2)]
     assert overview["failing_checks"] is None, "no quality table yet"
+    with ui.postgres.connect() as conn:
+        create_quality_results(conn)  # as the first drain makes it
+    assert ui.json("/api/overview")["failing_checks"] is None, "no verdict recorded yet"
 
     with ui.postgres.connect() as conn:
         create_quality_results(conn)
@@ -392,6 +395,50 @@ def test_lag_is_end_offsets_minus_stored_positions(ui: Ui) -> None:
         )
         conn.commit()
     assert ui.json("/api/lag")["partitions"] == {"0": 3}
+
+
+def test_lag_requests_reuse_one_workers_clients_and_wait_a_bounded_time_for_their_turn(
+    monkeypatch: pytest.MonkeyPatch, ui: Ui
+) -> None:
+    """In-process, as one API-server worker answers: every /api/lag request of the worker uses the
+    same consumer and topic-identity client; a request that finds them busy fails within the bound
+    instead of opening more clients; an edited connection gets new clients."""
+    import time
+
+    from franz_ivan.settings import CONSUMER_GROUP, KAFKA_CONN_ID
+    from franz_ivan.ui import page_data
+
+    def use_broker(**extra: object) -> None:
+        conn = {"conn_type": "kafka", "extra": {"bootstrap.servers": ui.bootstrap, **extra}}
+        monkeypatch.setenv(f"AIRFLOW_CONN_{KAFKA_CONN_ID.upper()}", json.dumps(conn))
+
+    def check_reuse(conn: Any) -> None:
+        first = page_data.consumer_lag(conn, KAFKA_CONN_ID, ui.topic, CONSUMER_GROUP)
+        reader = page_data.lag_reader(KAFKA_CONN_ID, CONSUMER_GROUP)
+        consumer, identity = reader.consumer, reader.identity
+        assert page_data.consumer_lag(conn, KAFKA_CONN_ID, ui.topic, CONSUMER_GROUP) == first
+        assert (reader.consumer, reader.identity) == (consumer, identity), "new clients per request"
+
+        monkeypatch.setattr(page_data, "LAG_WAIT_SECONDS", 0.5)
+        with reader.turn:  # another request's turn
+            started = time.monotonic()
+            with pytest.raises(page_data.PageDataError, match="another request"):
+                page_data.consumer_lag(conn, KAFKA_CONN_ID, ui.topic, CONSUMER_GROUP)
+            assert time.monotonic() - started < 2
+
+        use_broker(**{"client.id": "edited"})
+        assert page_data.lag_reader(KAFKA_CONN_ID, CONSUMER_GROUP) is not reader
+        assert page_data.consumer_lag(conn, KAFKA_CONN_ID, ui.topic, CONSUMER_GROUP) == first
+
+    use_broker()
+    readers: dict[Any, page_data.LagReader] = {}
+    monkeypatch.setattr(page_data, "_lag_readers", readers)  # this test's own, closed at its end
+    with ui.postgres.connect() as conn:
+        try:
+            check_reuse(conn)
+        finally:
+            for reader in readers.values():
+                reader.close()
 
 
 def test_the_page_loads_its_chart_library_from_the_plugin(ui: Ui) -> None:

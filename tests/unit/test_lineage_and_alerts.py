@@ -77,13 +77,14 @@ def test_alert_body_of_a_failure_callback_and_of_a_task_alert() -> None:
         dag_id="crypto_prices_consumer", task_id="drain_events", try_number=3, state="failed"
     )
     failure = {"ti": ti, "run_id": "scheduled__1", "exception": RuntimeError("broker down\n" + "x" * 5000)}
-    body = alert_body(failure, None)
+    body = alert_body(failure, None, "task_failure")
     assert body == {
         "dag_id": "crypto_prices_consumer",
         "task_id": "drain_events",
         "run_id": "scheduled__1",
         "try_number": 3,
         "state": "failed",
+        "reason": "task_failure",
         "message": ("RuntimeError: broker down\n" + "x" * 5000)[:MAX_MESSAGE_CHARS],
     }
     running = SimpleNamespace(dag_id="crypto_prices_quality", task_id="check", try_number=1, state="running")

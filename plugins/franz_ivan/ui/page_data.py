@@ -8,7 +8,9 @@ settings) is returned.
 
 from __future__ import annotations
 
+import json
 import math
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
@@ -20,10 +22,12 @@ from franz_ivan.hooks.kafka import PricesConsumerHook, PricesKafkaHook
 from franz_ivan.pending import pending_events
 from franz_ivan.settings import read_sql
 from franz_ivan.store import PriceStore
+from franz_ivan.topic_lifecycle import TopicIdentity
 from franz_ivan.ui.page_params import MAX_PAIRS, ChartRange, max_rows
 
 if TYPE_CHECKING:
     import psycopg
+    from confluent_kafka import Consumer
 
 BIN_ORIGIN: Final = datetime(1970, 1, 1, tzinfo=UTC)
 """Bins start at whole multiples of their width since the epoch, so a chart's points stay put."""
@@ -39,6 +43,8 @@ DEAD_LETTER_TABLE: Final = "crypto_prices_dead_letter"
 ALLOWANCE_TABLE: Final = "cryptowatch_api_allowance"
 OFFSETS_TABLE: Final = "crypto_prices_consumer_offsets"
 QUALITY_TABLE: Final = "crypto_prices_quality_results"
+LAG_WAIT_SECONDS: Final = 5.0
+"""How long a lag request waits for another one's turn with the worker's Kafka clients."""
 CANDLE_STAND_INS: Final = {
     "open": "NULL::numeric",
     "high": "NULL::numeric",
@@ -204,8 +210,12 @@ def dead_letters(conn: psycopg.Connection, now: datetime) -> dict[str, Any]:
 
 
 def failing_checks(conn: psycopg.Connection) -> list[dict[str, Any]] | None:
-    """The data-quality checks failing at their latest run; ``None`` where no checks are recorded."""
+    """The data-quality checks failing at their latest run; ``None`` where no checks are recorded
+    (the consumer makes the table at its first drain, the quality DAG fills it)."""
     if not table_exists(conn, QUALITY_TABLE):
+        return None
+    recorded = conn.execute(read_sql("ui_quality_recorded")).fetchone()
+    if not (recorded and recorded[0]):
         return None
     rows = conn.execute(read_sql("ui_failing_checks"), {"max_rows": MAX_FAILING_CHECKS}).fetchall()
     return [
@@ -222,20 +232,75 @@ def failing_checks(conn: psycopg.Connection) -> list[dict[str, Any]] | None:
     ]
 
 
+class LagReader:
+    """The Kafka clients of ``/api/lag`` in one API-server worker: a consumer that reads watermarks
+    and the admin client of :class:`~franz_ivan.topic_lifecycle.TopicIdentity`, made once and
+    reused by every request, one request at a time (librdkafka clients are not shared between
+    threads here), as the sensor's :class:`~franz_ivan.pending.PendingWatcher` reuses its own. The
+    same :func:`~franz_ivan.pending.pending_events` with the topic's identity, so the page counts what
+    the sensor counts, a re-created topic included.
+
+    :param config: the Kafka connection's librdkafka settings.
+    :param consumer_group: the drain's group (read nothing from it; no group is joined).
+    """
+
+    def __init__(self, config: dict[str, Any], consumer_group: str) -> None:
+        self.config = config
+        self.consumer_group = consumer_group
+        self.consumer = self.new_consumer()
+        self.identity = TopicIdentity(config)
+        self.turn = threading.Lock()
+
+    def new_consumer(self) -> Consumer:
+        hook = PricesConsumerHook(consumer_group=self.consumer_group, config=self.config)
+        consumer: Consumer = hook.get_conn
+        return consumer
+
+    def pending(self, conn: psycopg.Connection, topic: str) -> dict[int, int]:
+        """Pending events per partition; waits at most :data:`LAG_WAIT_SECONDS` for its turn."""
+        if not self.turn.acquire(timeout=LAG_WAIT_SECONDS):
+            raise PageDataError(f"the lag is being read by another request for over {LAG_WAIT_SECONDS:g} s")
+        try:
+            # Where a fetch is needed a fresh consumer makes it, as for the sensor: librdkafka
+            # crashes a consumer that had fetched from a topic when that topic is re-created.
+            return pending_events(
+                self.consumer, PriceStore(conn, topic, self.consumer_group), self.identity, self.new_consumer
+            )
+        finally:
+            self.turn.release()
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+_lag_readers: dict[tuple[str, str], LagReader] = {}
+_lag_readers_lock = threading.Lock()
+
+
+def lag_reader(kafka_conn_id: str, consumer_group: str) -> LagReader:
+    """This worker's :class:`LagReader` for the connection's current settings (an edited connection
+    gets new clients; the old ones are closed)."""
+    config = {**PricesKafkaHook(kafka_conn_id).config(), "log_level": 4}
+    key = (json.dumps(config, sort_keys=True, default=str), consumer_group)
+    with _lag_readers_lock:
+        reader = _lag_readers.get(key)
+        if reader is None:
+            for stale in [k for k in _lag_readers if k[1] == consumer_group]:
+                _lag_readers.pop(stale).close()
+            reader = _lag_readers[key] = LagReader(config, consumer_group)
+        return reader
+
+
 def consumer_lag(
     conn: psycopg.Connection, kafka_conn_id: str, topic: str, consumer_group: str
 ) -> dict[str, Any]:
     """Events of ``topic`` not stored yet, per partition: the broker's end offsets minus the positions
-    stored with the rows. Reads watermarks only; joins no group and commits nothing."""
+    stored with the rows, counted as the sensor counts them. Reads watermarks and the topic's id
+    only, with this worker's reused clients (:func:`lag_reader`); joins no group, commits nothing."""
 
     if not table_exists(conn, OFFSETS_TABLE):
         raise PageDataError(f"table {OFFSETS_TABLE!r} does not exist: the consumer has not run yet")
-    config = {**PricesKafkaHook(kafka_conn_id).config(), "log_level": 4}
-    consumer = PricesConsumerHook(kafka_conn_id, consumer_group=consumer_group, config=config).get_conn
-    try:
-        pending = pending_events(consumer, PriceStore(conn, topic, consumer_group))
-    finally:
-        consumer.close()
+    pending = lag_reader(kafka_conn_id, consumer_group).pending(conn, topic)
     return {
         "topic": topic,
         "consumer_group": consumer_group,
