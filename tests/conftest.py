@@ -23,6 +23,7 @@ import requests
 from devtools.local_stack import Broker, Postgres, Stack, drop_database, local_postgres, start_broker
 from devtools.price_api import ApiState, PriceApiServer, serve
 from devtools.tls import CertificateAuthority, Credentials
+from devtools.warm_airflow import start_warm_airflow
 from franz_ivan.producer import new_session
 
 
@@ -78,10 +79,16 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def migrated_airflow_home(airflow_home: Path, broker: Broker) -> Path:
-    """An Airflow home whose SQLite metadata is migrated once for the session."""
-    Stack(broker, local_postgres("postgres"), "http://unused", airflow_home).migrate()
-    return airflow_home
+def migrated_airflow_home(
+    airflow_home: Path, broker: Broker, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """An Airflow home whose SQLite metadata is migrated once for the session, with a warm Airflow
+    (:mod:`devtools.warm_airflow`) that runs the ``airflow`` commands of every :class:`Stack` on it."""
+    stack = Stack(broker, local_postgres("postgres"), "http://unused", airflow_home)
+    stack.migrate()
+    warm = start_warm_airflow(stack.airflow_env(), tmp_path_factory.mktemp("warm_airflow"))
+    yield airflow_home
+    warm.stop()
 
 
 @pytest.fixture
