@@ -34,9 +34,10 @@ up: $(STAMP)
 ## The suite mostly waits on services, so it runs on TEST_WORKERS pytest-xdist workers (each with its
 ## own broker, Airflow home, databases and topics); the tests marked `alone` run after, one at a time.
 TEST_WORKERS ?= 4
+TEST_ARGS ?= --durations=20
 test: prerequisites lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not alone" --durations=20
-	$(BIN)/python -m pytest -m alone --durations=20 || test $$? -eq 5  # 5: none marked
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not alone" $(TEST_ARGS)
+	$(BIN)/python -m pytest -m alone $(TEST_ARGS) || test $$? -eq 5  # 5: none marked
 
 prerequisites:
 	devtools/test_prerequisites.sh
