@@ -33,7 +33,7 @@ from devtools.local_stack import drop_database, free_port, running_stack, wait_u
 from devtools.price_api import PriceApiServer, serve
 from tests.helpers import ARTIFACTS, browser_page, sign_in
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("airflow_services")]
+pytestmark = [pytest.mark.e2e]
 
 MARKETS = ["coinbase-pro:btcusd", "coinbase-pro:ethusd"]
 PAIRS = ["btcusd", "ethusd"]

@@ -26,7 +26,7 @@ from devtools.local_stack import drop_database, free_port, running_stack, wait_u
 from devtools.price_api import EMPTY_EVERY, PriceApiServer, serve
 from tests.helpers import BACKFILL_MARKETS, BACKFILL_TABLES
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("backfill_services")]
+pytestmark = [pytest.mark.e2e]
 
 PAIRS = ["btcusd", "btcusdt", "ethusd"]
 MISSING_WHEN_UNTRADED = {"coinbase", "cryptowatch"}

@@ -20,7 +20,7 @@ from devtools.ui_seed import PriceRow, create_tables, insert_allowance, insert_p
 from devtools.ui_server import UiServer, ui_api_server
 from tests.helpers import ARTIFACTS, browser_page, sign_in
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("ui_page")]
+pytestmark = [pytest.mark.e2e]
 
 SCREENSHOT = ARTIFACTS / "ui-crypto-prices.png"
 COINBASE_MINUTES = 45

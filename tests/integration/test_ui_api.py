@@ -28,7 +28,7 @@ from devtools.ui_seed import (
 )
 from devtools.ui_server import UiServer, ui_api_server
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("ui_api")]
+pytestmark = [pytest.mark.integration]
 
 SECRET = "pg-password-" + uuid.uuid4().hex
 """The PostgreSQL connection's password (trust auth ignores it): it must appear in no answer."""

@@ -36,12 +36,7 @@ from devtools.tls import (
 )
 from franz_ivan.masking import MIN_LINE_LENGTH
 
-pytestmark = [
-    pytest.mark.tls,
-    pytest.mark.e2e,
-    pytest.mark.integration,
-    pytest.mark.xdist_group("tls_pipeline"),
-]
+pytestmark = [pytest.mark.tls, pytest.mark.e2e, pytest.mark.integration]
 
 QUICK_CONSUMER = json.dumps({"max_wait_seconds": 20})
 DAG_RUN_TIMEOUT = 150
