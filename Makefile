@@ -37,7 +37,7 @@ up: $(STAMP)
 TEST_WORKERS ?= 4
 TEST_ARGS ?= --durations=20
 test: prerequisites lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope -m "not alone" $(TEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder -m "not alone" $(TEST_ARGS)
 	$(BIN)/python -m pytest -m alone $(TEST_ARGS) || test $$? -eq 5  # 5: none marked
 
 prerequisites:
