@@ -38,8 +38,14 @@ up: $(STAMP)
 
 ## Lint, type-check, then the whole test suite (unit, DAG integrity, integration, end to end).
 ## First the machine: socat, chromium and a running PostgreSQL (installed/started as root, else named).
+## The suite mostly waits on services, so it runs on TEST_WORKERS pytest-xdist workers (each with its
+## own broker, Airflow home, databases and topics), a module at a time per worker (module fixtures
+## start once); the tests marked `alone` run after, one at a time.
+TEST_WORKERS ?= 4
+TEST_ARGS ?= --durations=20
 test: prerequisites lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder -m "not alone" $(TEST_ARGS)
+	$(BIN)/python -m pytest -m alone $(TEST_ARGS) || test $$? -eq 5  # 5: none marked
 
 prerequisites:
 	devtools/test_prerequisites.sh

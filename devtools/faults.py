@@ -148,11 +148,11 @@ class KillingMirror(GroupMirror):
         self.on_batch = on_batch
         self.copies = 0
 
-    def copy(self, next_offsets: dict[int, int]) -> None:
+    def copy(self, next_offsets: dict[int, int], timeout: float | None = None) -> None:
         self.copies += 1
         if self.kill_at == "committed" and self.copies == self.on_batch:
             kill_self()
-        super().copy(next_offsets)
+        super().copy(next_offsets, timeout)
 
 
 @dataclass(frozen=True)

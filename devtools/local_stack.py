@@ -268,15 +268,22 @@ class Stack:
     def airflow(
         self, *args: str, timeout: float = 300, check: bool = True, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``airflow *args`` against this stack (``env`` added to its environment); output captured."""
-        completed = subprocess.run(
-            [str(VENV_BIN / "airflow"), *args],
-            env={**self.airflow_env(), **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        """Run ``airflow *args`` against this stack (``env`` added to its environment); output captured.
+
+        When the tests started a warm server for this Airflow home (:mod:`devtools.warm_airflow`) and the
+        command's environment suits it, the command runs in a fork of that server instead of a new process.
+        """
+        from devtools.warm_airflow import serving
+
+        argv = [str(VENV_BIN / "airflow"), *args]
+        command_env = {**self.airflow_env(), **(env or {})}
+        warm = serving(self.airflow_home)
+        if warm is not None and warm.accepts(args, command_env):
+            completed = warm.run(argv, command_env, timeout)
+        else:
+            completed = subprocess.run(
+                argv, env=command_env, capture_output=True, text=True, timeout=timeout, check=False
+            )
         if check and completed.returncode != 0:
             raise StackError(
                 f"airflow {' '.join(args)} exited {completed.returncode}:\n"

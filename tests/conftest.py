@@ -23,7 +23,41 @@ import requests
 from devtools.local_stack import Broker, Postgres, Stack, drop_database, local_postgres, start_broker
 from devtools.price_api import ApiState, PriceApiServer, serve
 from devtools.tls import CertificateAuthority, Credentials
+from devtools.warm_airflow import start_warm_airflow
 from franz_ivan.producer import new_session
+
+BUDGET_SECONDS = 30.0
+"""What one test may take, setup and teardown included, on the shared two-core machine under
+``make test``'s parallel load (docs/testing.md, *The time budget*)."""
+SLOW_BUDGET_SECONDS = 150.0
+"""What a test marked ``slow`` may take: one that starts or waits on a whole Airflow stack."""
+_spent: dict[str, float] = {}
+_slow: set[str] = set()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Add up each test's setup, call and teardown (under xdist: on the controller, from every worker)."""
+    _spent[report.nodeid] = _spent.get(report.nodeid, 0.0) + report.duration
+    if "slow" in report.keywords:
+        _slow.add(report.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Name every test over its time budget: it should get faster, or be marked ``slow`` with a reason."""
+    over = [
+        (seconds, nodeid)
+        for nodeid, seconds in _spent.items()
+        if seconds > (SLOW_BUDGET_SECONDS if nodeid in _slow else BUDGET_SECONDS)
+    ]
+    if over:
+        terminalreporter.section("tests over their time budget")
+        terminalreporter.write_line(
+            f"budget: {BUDGET_SECONDS:g} s a test, {SLOW_BUDGET_SECONDS:g} s if marked slow "
+            "(setup, call and teardown; docs/testing.md)"
+        )
+        for seconds, nodeid in sorted(over, reverse=True):
+            marked = " [slow]" if nodeid in _slow else ""
+            terminalreporter.write_line(f"{seconds:8.1f} s  {nodeid}{marked}")
 
 
 @pytest.fixture(scope="session")
@@ -78,10 +112,16 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def migrated_airflow_home(airflow_home: Path, broker: Broker) -> Path:
-    """An Airflow home whose SQLite metadata is migrated once for the session."""
-    Stack(broker, local_postgres("postgres"), "http://unused", airflow_home).migrate()
-    return airflow_home
+def migrated_airflow_home(
+    airflow_home: Path, broker: Broker, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """An Airflow home whose SQLite metadata is migrated once for the session, with a warm Airflow
+    (:mod:`devtools.warm_airflow`) that runs the ``airflow`` commands of every :class:`Stack` on it."""
+    stack = Stack(broker, local_postgres("postgres"), "http://unused", airflow_home)
+    stack.migrate()
+    warm = start_warm_airflow(stack.airflow_env(), tmp_path_factory.mktemp("warm_airflow"))
+    yield airflow_home
+    warm.stop()
 
 
 @pytest.fixture

@@ -14,13 +14,13 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
 
 from franz_ivan.drain_writer import BatchWriter, DrainResult
 from franz_ivan.encoded_price import encoded_price_row
 from franz_ivan.event_fields import EventError
 from franz_ivan.events import AllowanceEvent, Located, decode
-from franz_ivan.kafka_topics import DrainError, partition_ids, position
+from franz_ivan.kafka_topics import FINAL_MIRROR_TIMEOUT_SECONDS, DrainError, partition_ids, position
 from franz_ivan.limits import DrainLimits
 from franz_ivan.store import Batch, DeadLetter
 from franz_ivan.topic_lifecycle import plan_resumes
@@ -91,6 +91,7 @@ class Drain:
         self.resume_at: dict[int, int] = {}
         """Stored positions, confirmed against the log, of the partitions that have not delivered
         anything yet in this drain (a safety net for a log replaced while the drain starts)."""
+        self.mirror = mirror
         self.writer = BatchWriter(store, self.result, mirror)
 
     def run(self) -> DrainResult:
@@ -137,6 +138,7 @@ class Drain:
             if len(self.batch) >= self.limits.batch_size or len(self.at_end) == len(partitions):
                 self.flush()
         self.flush(wait=True)
+        self.mirror_stored_positions(partitions)
         self.result.seconds = round(time.monotonic() - started, 3)
         log.info(
             "Drained %d events in %.1f s: %d prices, %d allowances, %d dead letters, %d duplicates skipped",
@@ -242,6 +244,31 @@ class Drain:
         self.store.record_resumes(resumes.values())
         self.store.topic_id = topic_id
         return resumes
+
+    def mirror_stored_positions(self, partitions: list[int]) -> None:
+        """Copy the stored positions of ``partitions`` to the Kafka group once more, at the end.
+
+        The copies after each batch stop at their first failure (a copy that timed out under load,
+        say), which would leave the group behind the stored positions for good. This last copy, whatever
+        those did, makes the group equal the stored positions after every drain that ends normally.
+        It waits at most :data:`franz_ivan.kafka_topics.FINAL_MIRROR_TIMEOUT_SECONDS`; a failure is
+        logged, not raised, since everything is stored already.
+        """
+        if self.mirror is None:
+            return
+        stored = self.store.stored_positions()
+        offsets = {p: stored[p].next_offset for p in partitions if p in stored}
+        if not offsets:
+            return
+        try:
+            self.mirror.copy(offsets, timeout=FINAL_MIRROR_TIMEOUT_SECONDS)
+        except (KafkaException, TimeoutError) as error:
+            log.warning(
+                "Could not mirror the stored positions %s to the Kafka group at the end of the drain "
+                "(lag display only; the next drain tries again): %s",
+                offsets,
+                error,
+            )
 
     def flush(self, *, wait: bool = False) -> None:
         """Hand the batch to the writer, which commits it with its positions while the next batch is read.

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 METADATA_TIMEOUT_SECONDS = 10.0
 MIRROR_TIMEOUT_SECONDS = 5.0
+FINAL_MIRROR_TIMEOUT_SECONDS = 15.0
+"""The last copy of a drain's positions to the group waits longer: it is the one that must arrive."""
 
 
 class DrainError(RuntimeError):
@@ -79,11 +81,13 @@ class GroupMirror:
         self.topic = topic
         self.timeout = timeout
 
-    def copy(self, next_offsets: dict[int, int]) -> None:
-        """Set the group's offsets to ``next_offsets``; raise ``KafkaException`` or ``TimeoutError``."""
+    def copy(self, next_offsets: dict[int, int], timeout: float | None = None) -> None:
+        """Set the group's offsets to ``next_offsets``, waiting at most ``timeout`` seconds (by default
+        the mirror's); raise ``KafkaException`` or ``TimeoutError``."""
 
+        wait = self.timeout if timeout is None else timeout
         positions = [TopicPartition(self.topic, p, o) for p, o in sorted(next_offsets.items())]
         futures = self.admin.alter_consumer_group_offsets(
-            [ConsumerGroupTopicPartitions(self.consumer_group, positions)], request_timeout=self.timeout
+            [ConsumerGroupTopicPartitions(self.consumer_group, positions)], request_timeout=wait
         )
-        futures[self.consumer_group].result(timeout=self.timeout + 1)
+        futures[self.consumer_group].result(timeout=wait + 1)

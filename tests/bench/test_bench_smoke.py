@@ -14,7 +14,9 @@ import pytest
 from bench.__main__ import BENCHMARKS
 from bench.common import Figure
 
-pytestmark = pytest.mark.integration
+# alone: benchmarks time CPU-bound work (process starts, parses, drains); in the parallel run they
+# took 5-8 times as long and slowed every other test.
+pytestmark = [pytest.mark.integration, pytest.mark.alone]
 
 
 def figures_in(found: Any) -> list[Figure]:

@@ -12,7 +12,8 @@ import pytest
 
 from bench import ui_latency
 
-pytestmark = pytest.mark.integration
+# alone: a latency benchmark (see test_bench_smoke.py).
+pytestmark = [pytest.mark.integration, pytest.mark.alone]
 
 
 def test_ui_latency_runs_on_a_small_load_and_prints_its_figures(capsys: pytest.CaptureFixture[str]) -> None:

@@ -26,7 +26,8 @@ from devtools.local_stack import drop_database, free_port, running_stack, wait_u
 from devtools.price_api import EMPTY_EVERY, PriceApiServer, serve
 from tests.helpers import BACKFILL_MARKETS, BACKFILL_TABLES
 
-pytestmark = [pytest.mark.e2e]
+# slow: one stack of four Airflow components and a three-hour backfill.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PAIRS = ["btcusd", "btcusdt", "ethusd"]
 MISSING_WHEN_UNTRADED = {"coinbase", "cryptowatch"}

@@ -20,7 +20,9 @@ from devtools.ui_seed import PriceRow, create_tables, insert_allowance, insert_p
 from devtools.ui_server import UiServer, ui_api_server
 from tests.helpers import ARTIFACTS, browser_page, sign_in
 
-pytestmark = [pytest.mark.e2e]
+# alone: the browser misses Playwright's bounds when the machine is shared with the parallel run
+# (seen: the page's navigation not finished within 60 s).
+pytestmark = [pytest.mark.e2e, pytest.mark.alone]
 
 SCREENSHOT = ARTIFACTS / "ui-crypto-prices.png"
 COINBASE_MINUTES = 45

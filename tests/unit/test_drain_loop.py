@@ -22,7 +22,7 @@ from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
 from franz_ivan.drain import Drain, DrainLimits
 from franz_ivan.events import AllowanceEvent, Market, PriceEvent, encode
-from franz_ivan.kafka_topics import DrainError
+from franz_ivan.kafka_topics import FINAL_MIRROR_TIMEOUT_SECONDS, DrainError
 from franz_ivan.store import Batch, BatchCounts
 from franz_ivan.topic_lifecycle import Reason, Resume, StoredPosition
 
@@ -370,3 +370,42 @@ def test_a_kafka_error_on_a_partition_fails_the_drain_naming_it() -> None:
 
     with pytest.raises(DrainError, match=rf"reading {TOPIC}\[0\] failed: denied"):
         drain(BrokenConsumer({0: [price(0)]}), FakeStore()).run()
+
+
+@dataclass
+class FakeMirror:
+    """Records each copy to the Kafka group with its timeout; the copies numbered in ``fail`` (1-based)
+    time out."""
+
+    fail: set[int] = field(default_factory=set)
+    copies: list[tuple[dict[int, int], float | None]] = field(default_factory=list)
+
+    def copy(self, next_offsets: dict[int, int], timeout: float | None = None) -> None:
+        self.copies.append((dict(next_offsets), timeout))
+        if len(self.copies) in self.fail:
+            raise TimeoutError("the group did not answer")
+
+
+def test_a_mirror_that_failed_during_the_drain_is_tried_again_at_its_end(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    logs = {0: [price(i) for i in range(6)], 1: [price(i) for i in range(3)]}
+    store, mirror = FakeStore(positions={2: StoredPosition(5, None)}), FakeMirror(fail={1})
+
+    Drain(FakeConsumer(logs), store, DrainLimits(batch_size=2, poll_seconds=0.01), [0, 1], mirror).run()  # type: ignore[arg-type]
+
+    assert len(mirror.copies) == 2, "after the first failure only the last copy is made"
+    assert mirror.copies[-1] == ({0: 6, 1: 3}, FINAL_MIRROR_TIMEOUT_SECONDS), "not the stored positions"
+    assert "Could not mirror positions to the Kafka group" in caplog.text
+
+
+def test_a_failing_last_mirror_is_logged_and_the_drain_still_succeeds(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    mirror = FakeMirror(fail={2})
+
+    result = Drain(FakeConsumer({0: [price(0)]}), FakeStore(), QUICK, None, mirror).run()  # type: ignore[arg-type]
+
+    assert result.next_offsets == {0: 1}
+    assert [offsets for offsets, _ in mirror.copies] == [{0: 1}, {0: 1}]
+    assert "Could not mirror the stored positions {0: 1} to the Kafka group at the end" in caplog.text
