@@ -191,7 +191,7 @@ def test_producer_runs_start_on_time_while_drains_hold_their_pool(shared: Shared
             return states if sum(states.values()) >= 2 and states.get("running", 0) >= 1 else None
 
         # The parallel suite loads the machine: mapping and starting a drain can take minutes then.
-            mapped = wait_until(drains_mapped, 360, "several mapped drains, one running", interval=3)
+        mapped = wait_until(drains_mapped, 360, "several mapped drains, one running", interval=3)
         backlog_since = datetime.now(UTC)
         during = wait_for_runs(shared, backlog_since, 2)
         still = drains(shared)
