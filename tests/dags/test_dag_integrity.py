@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -113,15 +115,7 @@ def test_parsing_imports_no_client_library(dag_file: Path) -> None:
         f"runpy.run_path({str(dag_file)!r}); "
         f"print(json.dumps([m for m in {list(HEAVY_MODULES)!r} if m in sys.modules]))"
     )
-    completed = subprocess.run(
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-        env=_env(),
-    )
-    assert json.loads(completed.stdout.strip().splitlines()[-1]) == []
+    assert probe_json(probe) == []
 
 
 @pytest.mark.parametrize("default_deferrable", [True, False])
@@ -137,25 +131,24 @@ def test_the_consumers_sensor_defers_whatever_the_default_deferrable_setting(
         f"dag = runpy.run_path({str(DAGS / 'crypto_prices_consumer.py')!r})['crypto_prices_consumer'](); "
         "print(json.dumps([bare.deferrable, dag.get_task('wait_for_events').deferrable]))"
     )
+    env = {**os.environ, "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": str(default_deferrable)}
+    assert probe_json(probe, env) == [default_deferrable, True]
+
+
+def probe_json(code: str, env: Mapping[str, str] | None = None) -> Any:
+    """Run ``code`` in a new Python (environment ``env``, default this one's); its last line, as JSON.
+
+    The package is installed, so the probe imports it as Airflow does: nothing on ``PYTHONPATH``.
+    """
     completed = subprocess.run(
-        [sys.executable, "-c", probe],
+        [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
-        env={
-            **_env(),
-            "PYTHONPATH": str(ROOT / "plugins"),
-            "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": str(default_deferrable),
-        },
+        env=dict(os.environ if env is None else env),
     )
-    assert json.loads(completed.stdout.strip().splitlines()[-1]) == [default_deferrable, True]
-
-
-def _env() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
+    return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def test_every_param_has_a_title_and_a_description_for_the_trigger_form(dag_bag: Any) -> None:
@@ -220,13 +213,10 @@ def test_without_an_openlineage_transport_no_listener_and_no_client_is_loaded(
         + "from airflow.providers.openlineage.plugins.openlineage import OpenLineageProviderPlugin as P; "
         "print(json.dumps([len(P.listeners), 'openlineage.client' in sys.modules]))"
     )
-    env = {key: value for key, value in _env().items() if "OPENLINEAGE" not in key}
+    env = {key: value for key, value in os.environ.items() if "OPENLINEAGE" not in key}
     if transport is not None:
         env["AIRFLOW__OPENLINEAGE__TRANSPORT"] = transport
-    completed = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True, env=env
-    )
-    assert json.loads(completed.stdout.strip().splitlines()[-1]) == [listeners, transport is not None]
+    assert probe_json(probe, env) == [listeners, transport is not None]
 
 
 def test_the_producer_outranks_every_other_task_and_the_consumer_leaves_it_its_slots(dag_bag: Any) -> None:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -80,38 +81,46 @@ def test_producer_fails_clearly_when_the_broker_is_down(airflow_stack: Stack) ->
     assert f"Kafka at {dead.bootstrap} did not answer" in output
 
 
-def test_a_waiting_consumer_wakes_up_when_the_producer_publishes(
-    airflow_stack: Stack, price_api: PriceApiServer, pg: Any, tmp_path: Path
-) -> None:
-    """The deferred path: the consumer's trigger is already waiting when the events arrive."""
-    output = tmp_path / "consumer.log"
+def consumer_woken_by_the_producer(
+    stack: Stack, env: dict[str, str], folder: Path, ready: Callable[[str], bool], what: str
+) -> str:
+    """Start ``airflow dags test`` of the consumer (a 120 s wait) in ``env``; once its log is ``ready``
+    (``what`` is the failure if it is not within 120 s), run the producer once; return the consumer's
+    log after it ended successfully."""
+    output = folder / "consumer.log"
     with output.open("w") as log:
         consumer = subprocess.Popen(
-            [
-                str(VENV_BIN / "airflow"),
-                "dags",
-                "test",
-                "crypto_prices_consumer",
-                "--conf",
-                json.dumps({"max_wait_seconds": 120}),
-            ],
-            env=airflow_stack.airflow_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+            [str(VENV_BIN / "airflow"), "dags", "test", "crypto_prices_consumer",
+             "--conf", json.dumps({"max_wait_seconds": 120})],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
         try:
             deadline = time.monotonic() + 120
-            while "running trigger in line" not in output.read_text():
+            while not ready(output.read_text()):
                 assert consumer.poll() is None, output.read_text()[-3000:]
-                assert time.monotonic() < deadline, "the consumer never deferred"
+                assert time.monotonic() < deadline, what
                 time.sleep(0.5)
-            airflow_stack.airflow("dags", "test", "crypto_prices_producer")
+            stack.airflow("dags", "test", "crypto_prices_producer")
             assert consumer.wait(timeout=180) == 0, output.read_text()[-3000:]
         finally:
             consumer.kill()
             consumer.wait()
+    return output.read_text()
 
-    assert "Trigger completed" in output.read_text()
+
+def test_a_waiting_consumer_wakes_up_when_the_producer_publishes(
+    airflow_stack: Stack, price_api: PriceApiServer, pg: Any, tmp_path: Path
+) -> None:
+    """The deferred path: the consumer's trigger is already waiting when the events arrive."""
+    output = consumer_woken_by_the_producer(
+        airflow_stack,
+        airflow_stack.airflow_env(),
+        tmp_path,
+        ready=lambda log: "running trigger in line" in log,
+        what="the consumer never deferred",
+    )
+
+    assert "Trigger completed" in output
     assert [value for (value,) in pg.execute("SELECT value FROM btcusd")] == served_prices(price_api)
 
 
@@ -129,25 +138,13 @@ def test_a_poking_sensor_hands_the_drains_the_pending_map_and_skips_when_idle(
     """The non-deferrable path: the sensor pokes until the events arrive, returns the pending map to
     ``plan_drains`` as the deferred path does, and with nothing pending skips at its bound."""
     env = poking_sensor(airflow_stack, tmp_path)
-    output = tmp_path / "consumer.log"
-    with output.open("w") as log:
-        consumer = subprocess.Popen(
-            [str(VENV_BIN / "airflow"), "dags", "test", "crypto_prices_consumer",
-             "--conf", json.dumps({"max_wait_seconds": 120})],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 120
-            while output.read_text().count("Pending events per partition: {}") < 2:
-                assert consumer.poll() is None, output.read_text()[-3000:]
-                assert time.monotonic() < deadline, "the sensor never poked twice"
-                time.sleep(0.5)
-            airflow_stack.airflow("dags", "test", "crypto_prices_producer")
-            assert consumer.wait(timeout=180) == 0, output.read_text()[-3000:]
-        finally:
-            consumer.kill()
-            consumer.wait()
-    drained = output.read_text()
+    drained = consumer_woken_by_the_producer(
+        airflow_stack,
+        env,
+        tmp_path,
+        ready=lambda log: log.count("Pending events per partition: {}") >= 2,
+        what="the sensor never poked twice",
+    )
     assert "Waiting up to 120 s for events on" in drained
     assert "(poking every 2 s)" in drained
     assert "running trigger in line" not in drained, "the sensor deferred"
