@@ -81,21 +81,35 @@ class Starter:
 
     process: subprocess.Popen[str]
     tree: list[psutil.Process] = field(default_factory=list)
+    commands: dict[int, str] = field(default_factory=dict)
 
     def first_line(self) -> str:
         assert self.process.stdout is not None
         return self.process.stdout.readline().strip()
 
     def look(self) -> list[psutil.Process]:
-        self.tree = descendants(self.process.pid)
+        """What runs below the starter now, its names and command lines read while each lives.
+
+        A short-lived child (``pg_ctl`` ending after the cluster started, say) can exit between
+        being listed and being read: it is left out rather than failing the look.
+        """
+        self.tree = []
+        for process in descendants(self.process.pid):
+            with suppress(psutil.NoSuchProcess):
+                process.name()  # psutil keeps the name it read
+                self.commands[process.pid] = " ".join(process.cmdline())
+                self.tree.append(process)
         return self.tree
+
+    def command(self, process: psutil.Process) -> str:
+        return self.commands.get(process.pid, "")
 
     def kill_outright(self) -> list[str]:
         """SIGKILL the starter; the command lines of what it had started still running 20 s later."""
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
         _, alive = psutil.wait_procs(self.tree, timeout=20)
-        return [" ".join(process.cmdline()) for process in alive]
+        return [self.command(process) or str(process.pid) for process in alive]
 
 
 @contextmanager
@@ -126,7 +140,7 @@ def test_services_die_with_their_starter_even_when_it_is_killed_outright(tmp_pat
             time.sleep(0.2)
         time.sleep(1)  # the daemon's parent has exited; the thread that started a service is gone
         tree = running.look()
-        names = sorted(" ".join(process.cmdline())[:80] for process in tree)
+        names = sorted(running.command(process)[:80] for process in tree)
         assert len(tree) == EXPECTED, names
         assert all(process.is_running() for process in tree)
 
@@ -152,8 +166,8 @@ def test_a_throwaway_postgres_dies_with_its_starter_even_when_it_is_killed_outri
             data = running.first_line()
             assert data, "the starter printed no data folder: the cluster did not start"
             tree = running.look()
-            postmasters = [p for p in tree if p.name() == "postgres" and data in " ".join(p.cmdline())]
-            assert len(postmasters) == 1, sorted(" ".join(p.cmdline())[:80] for p in tree)
+            postmasters = [p for p in tree if p.name() == "postgres" and data in running.command(p)]
+            assert len(postmasters) == 1, sorted(running.command(p)[:80] for p in tree)
             assert len([p for p in tree if p.name() == "postgres"]) > 1  # and its background processes
 
             assert running.kill_outright() == []
