@@ -79,6 +79,21 @@ def _count(name: str, raw: str) -> int:
     return int(_positive(name, raw))
 
 
+def _days(name: str, raw: str) -> int | None:
+    """Whole days; ``forever`` (any case) for no limit."""
+    if raw.strip().lower() == "forever":
+        return None
+    try:
+        days = int(raw)
+    except ValueError:
+        raise ValueError(
+            f"environment variable {name}={raw!r} is not a whole number of days or 'forever'"
+        ) from None
+    if days <= 0:
+        raise ValueError(f"environment variable {name}={raw!r} must be positive (or 'forever')")
+    return days
+
+
 def _path(name: str, raw: str) -> Path:
     return Path(raw)
 
@@ -127,6 +142,7 @@ class Settings:
     drain_stall_seconds: float = _setting(PREFIX + "DRAIN_STALL_SECONDS", 30.0, _positive)
     drain_max_groups: int = _setting(PREFIX + "DRAIN_MAX_GROUPS", 4, _count)
     drain_min_group_events: int = _setting(PREFIX + "DRAIN_MIN_GROUP_EVENTS", 100_000, _count)
+    raw_retention_days: int | None = _setting(PREFIX + "RAW_RETENTION_DAYS", None, _days)
     sql_dir: Path = _setting(PREFIX + "SQL_DIR", DEFAULT_SQL_DIR, _path)  # noqa: RUF009 (a Path is immutable)
     _errors: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     """Why a field (or ``floor:<source>``) could not be parsed; raised when it is read."""

@@ -23,7 +23,10 @@ ROW_SETTING = re.compile(r"`(CRYPTO_PRICES_[A-Z0-9_<>]+)`")
 
 
 def shown(value: object) -> str:
-    """A default as the table writes it: ``30.0`` is ``30``, the SQL folder is relative to the checkout."""
+    """A default as the table writes it: ``30.0`` is ``30``, the SQL folder is relative to the checkout,
+    no limit (``None``, the raw retention's default) is ``forever``."""
+    if value is None:
+        return "forever"
     if isinstance(value, Path):
         return str(value.relative_to(ROOT))
     if isinstance(value, int | float):
