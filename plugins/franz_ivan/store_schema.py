@@ -40,6 +40,7 @@ def prepare_schema(conn: psycopg.Connection) -> None:
         # The quality DAG's table too: Grafana and the UI page read it from the first drain on.
         conn.execute(read_sql("quality_create_results"))
         conn.execute(read_sql("create_topic_lifecycle"))
+        conn.execute(read_sql("create_rollups"))
         conn.execute(read_sql("create_price_staging"))
 
 
