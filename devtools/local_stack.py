@@ -42,6 +42,12 @@ LOG_MASK_ADAPTER = "franz_ivan.masking.pem_mask_variants"
 """Airflow's ``[logging] secret_mask_adapter``: masks each line of a PEM too, not just the whole block."""
 
 
+def _text(output: str | bytes | None) -> str:
+    if isinstance(output, bytes):
+        return output.decode(errors="replace")
+    return output or ""
+
+
 class StackError(RuntimeError):
     """A local service could not be started; the message says which and how to fix it."""
 
@@ -278,12 +284,18 @@ class Stack:
         argv = [str(VENV_BIN / "airflow"), *args]
         command_env = {**self.airflow_env(), **(env or {})}
         warm = serving(self.airflow_home)
-        if warm is not None and warm.accepts(args, command_env):
-            completed = warm.run(argv, command_env, timeout)
-        else:
-            completed = subprocess.run(
-                argv, env=command_env, capture_output=True, text=True, timeout=timeout, check=False
-            )
+        try:
+            if warm is not None and warm.accepts(args, command_env):
+                completed = warm.run(argv, command_env, timeout)
+            else:
+                completed = subprocess.run(
+                    argv, env=command_env, capture_output=True, text=True, timeout=timeout, check=False
+                )
+        except subprocess.TimeoutExpired as expired:  # say where it stood, not only that it hung
+            raise StackError(
+                f"airflow {' '.join(args)} did not finish within {timeout:g} s; its output's end:\n"
+                f"{_text(expired.stdout)[-6000:]}\n{_text(expired.stderr)[-4000:]}"
+            ) from None
         if check and completed.returncode != 0:
             raise StackError(
                 f"airflow {' '.join(args)} exited {completed.returncode}:\n"
