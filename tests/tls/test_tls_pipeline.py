@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -24,7 +25,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from devtools.airflow_services import airflow_components
-from devtools.local_stack import ROOT, Postgres, Stack, free_port, wait_for_port
+from devtools.local_stack import ROOT, Postgres, Stack, StackError, free_port, wait_for_port
 from devtools.pg_cluster import PostgresCluster
 from devtools.price_api import PriceApiServer
 from devtools.tls import (
@@ -199,16 +200,30 @@ def api_get(base_url: str, path: str) -> str:
 def run_dag(
     stack: Stack, services: AirflowServices, dag_id: str, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """``airflow dags test DAG_ID --use-executor``: the tasks run, and log, as in a deployment."""
-    return stack.airflow(
-        "dags",
-        "test",
-        dag_id,
-        *args,
-        "--use-executor",
-        env={**services.env, **(env or {})},
-        timeout=DAG_RUN_TIMEOUT,
-    )
+    """``airflow dags test DAG_ID --use-executor``: the tasks run, and log, as in a deployment.
+
+    Airflow 3.3's LocalExecutor sometimes never returns from its shutdown after the run has ended
+    (seen twice in about ten suite runs: "DagRun Finished ... successful", then "Shutting down
+    LocalExecutor; waiting for running tasks to finish" and nothing for 150 s, the task's workload
+    already reported finished). Such a run is taken as what it printed; any other timeout fails.
+    """
+    try:
+        return stack.airflow(
+            "dags",
+            "test",
+            dag_id,
+            *args,
+            "--use-executor",
+            env={**services.env, **(env or {})},
+            timeout=DAG_RUN_TIMEOUT,
+        )
+    except StackError as error:
+        output = str(error)
+        ended = "did not finish within" in output and "Shutting down LocalExecutor" in output
+        succeeded = re.search(r"Marking run <DagRun " + re.escape(dag_id) + r" @ [^\n]*> successful", output)
+        if not ended or not succeeded:
+            raise
+        return subprocess.CompletedProcess([dag_id], 0, stdout=output, stderr="")
 
 
 def task_logs(stack: Stack, dag_id: str) -> dict[str, str]:
