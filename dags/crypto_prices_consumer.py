@@ -18,12 +18,13 @@ an event arrives); then it drains what is pending and ends, and the continuous r
 continuous run already drains an event within seconds of its arrival, so a manual run is rarely
 needed: it is the way to run the consumer while the DAG is paused.
 
-Lineage: the drain reads the topic's Asset (alias `crypto_prices_topic`) and updates one Asset per
-table it stored rows in (`postgres://<host>:<port>/<database>/public/<pair>`, through the alias
-`crypto_prices_tables`, named at run time from the PostgreSQL connection), each event carrying the
-table's rows and the drain's counts; the data-quality checks read those tables every 5 minutes.
-With the OpenLineage provider and a transport, the drain also reports the topic as input and each
-table with its row count as output. A failed task posts to the `crypto_prices_alerts` webhook, if
+Lineage: the drains read the topic's Asset (alias `crypto_prices_topic`); once they are done,
+`record_tables` updates one Asset per table they stored rows in
+(`postgres://<host>:<port>/<database>/public/<pair>`, through the alias `crypto_prices_tables`,
+named at run time from the PostgreSQL connection), each event carrying the table's rows and the
+drains' counts for the run; the data-quality checks read those tables every 5 minutes. With the
+OpenLineage provider and a transport, each drain also reports the topic as input and each table
+with its row count as output. A failed task posts to the `crypto_prices_alerts` webhook, if
 that connection exists.
 
 A large backlog is drained by several mapped `drain_events` tasks, each over its own group of
@@ -38,11 +39,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, TriggerRule, dag, task
 
 from franz_ivan.dag_defaults import CONSUMER_PRIORITY, DRAINS_POOL, alert_on_dag_failure, task_defaults
 from franz_ivan.lineage import tables_alias, topic_alias
-from franz_ivan.operators import DrainEventsOperator
+from franz_ivan.operators import DrainEventsOperator, RecordTablesOperator
 from franz_ivan.sensors import PendingEventsSensor
 from franz_ivan.settings import CONSUMER_GROUP, KAFKA_CONN_ID, POSTGRES_CONN_ID, settings
 
@@ -94,17 +95,26 @@ def crypto_prices_consumer() -> None:
 
         return partition_groups(pending, settings().group_limits())
 
-    DrainEventsOperator.partial(
+    drains = DrainEventsOperator.partial(
         task_id="drain_events",
         topic=settings().topic,
         consumer_group=CONSUMER_GROUP,
         kafka_conn_id=KAFKA_CONN_ID,
         postgres_conn_id=POSTGRES_CONN_ID,
         inlets=[topic_alias()],
-        outlets=[tables_alias()],
         execution_timeout=timedelta(minutes=15),
         map_index_template="partitions {{ task.partitions | join(',') }}",
     ).expand(partitions=plan_drains(wait_for_events.output))
+
+    # The run's Asset events, from one task: mapped drains that each named a new table at the same
+    # moment would race in Airflow's API server (franz_ivan.operators explains).
+    RecordTablesOperator(
+        task_id="record_tables",
+        results=drains.output,
+        postgres_conn_id=POSTGRES_CONN_ID,
+        outlets=[tables_alias()],
+        trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS,
+    )
 
 
 crypto_prices_consumer()

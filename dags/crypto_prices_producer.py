@@ -20,10 +20,11 @@ the source reports one, an **API allowance event** to the Kafka topic `crypto_pr
   UI's backfill dialog, `airflow dags test crypto_prices_producer <past date>`) publishes the
   interval's one-minute **candles** from each source's history instead of the current prices.
   See `docs/backfill.md`.
-- Lineage: each publish task updates the topic's Asset (`kafka://<bootstrap host:port>/<topic>`,
-  through the alias `crypto_prices_topic`, named at run time from the Kafka connection), its event
-  carrying the counts published; with the OpenLineage provider and a transport, each task run also
-  sends START and COMPLETE/FAIL events (docs/operations.md).
+- Lineage: once the publish tasks are done, `record_topic` updates the topic's Asset
+  (`kafka://<bootstrap host:port>/<topic>`, through the alias `crypto_prices_topic`, named at run
+  time from the Kafka connection), its event carrying the counts the run published; with the
+  OpenLineage provider and a transport, each publish task also sends START and COMPLETE/FAIL events
+  (docs/operations.md).
 - Alerts: a failed task posts to the `crypto_prices_alerts` webhook, if set; so do a run still
   unfinished `CRYPTO_PRICES_PRODUCER_DEADLINE` seconds after it was queued (a DeadlineAlert; 180 s
   in the deployments) and a run that fails with no failed task (past its 5-minute `dagrun_timeout`).
@@ -36,11 +37,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
+from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, dag, get_current_context, task
 
 from franz_ivan.dag_defaults import PRODUCER_PRIORITY, alert_on_dag_failure, producer_deadline, task_defaults
 from franz_ivan.lineage import topic_alias
-from franz_ivan.operators import PublishPricesOperator
+from franz_ivan.operators import PublishPricesOperator, RecordTopicOperator
 from franz_ivan.settings import settings
 
 
@@ -92,12 +93,21 @@ def crypto_prices_producer() -> None:
         raw = Variable.get(MARKETS_VARIABLE, default=json.dumps(DEFAULT_MARKETS))
         return group_by_source(parse_markets(raw))
 
-    PublishPricesOperator.partial(
+    published = PublishPricesOperator.partial(
         task_id="publish_prices",
         topic=settings().topic,
-        outlets=[topic_alias()],
         map_index_template="{{ task.group['source'] }}",
     ).expand(group=list_markets())
+
+    # The run's Asset event, from one task: publish tasks that each named a new topic at the same
+    # moment would race in Airflow's API server (franz_ivan.operators explains).
+    RecordTopicOperator(
+        task_id="record_topic",
+        results=published.output,
+        topic=settings().topic,
+        outlets=[topic_alias()],
+        trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS,
+    )
 
 
 crypto_prices_producer()

@@ -1,16 +1,24 @@
 """The producer's and the consumer's working tasks as operators: they report lineage as they run.
 
 Each one does what the TaskFlow task before it did (the logic stays in :mod:`franz_ivan.producer`
-and :mod:`franz_ivan.drain_runner`) and adds what only an operator can: the Asset events through
-the aliases of :mod:`franz_ivan.lineage`, named after the servers read from the connections at
-run time, and the OpenLineage provider's ``get_openlineage_facets_on_start/complete/failure``
-with the datasets and their row counts. The client libraries load inside ``execute``, never
-while a DAG file is parsed.
+and :mod:`franz_ivan.drain_runner`) and adds what only an operator can: the OpenLineage provider's
+``get_openlineage_facets_on_start/complete/failure`` with the datasets and their row counts. The
+client libraries load inside ``execute``, never while a DAG file is parsed.
+
+The Asset events go through the aliases of :mod:`franz_ivan.lineage`, named after the servers read
+from the connections at run time, and each DAG run sends them from one task after its mapped ones
+(:class:`RecordTopicOperator`, :class:`RecordTablesOperator`), never from the mapped tasks
+themselves. Airflow 3.3 makes an alias's Asset the first time an event names it, in the API
+server's handling of the task's success; two task instances that name a new Asset at the same
+moment both insert it, and the second one's task instance is set to *failed* by the API server
+(``UniqueViolation`` on ``idx_asset_name_uri_unique``), although its work is done and stored. Two
+mapped drains that finish together on a fresh deployment did exactly that (seen with the Celery
+workers). One task per run, after its mapped tasks, has nobody to race.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -35,7 +43,9 @@ if TYPE_CHECKING:
     from franz_ivan.lineage import Lineage
 
 COUNTS = ("events", "prices", "allowances", "dead_letters", "duplicates")
-"""The drain's counts each table's Asset event carries besides its own rows."""
+"""The drains' counts each table's Asset event carries besides its own rows (summed over the run)."""
+PUBLISHED_COUNTS = ("prices", "events")
+"""The publish tasks' counts the topic's Asset event carries (summed over the run)."""
 
 
 def topic_server(kafka_conn_id: str) -> str:
@@ -48,10 +58,10 @@ def topic_server(kafka_conn_id: str) -> str:
 class PublishPricesOperator(BaseOperator):
     """Fetch one source's markets and publish their events to the topic, every delivery acknowledged.
 
-    Updates the topic's Asset (``kafka://<bootstrap>/<topic>``) through the alias
-    ``crypto_prices_topic``, which the DAG declares as its outlet, with the counts published. A
-    run for a past interval (a backfill, see :func:`franz_ivan.producer.past_window`) publishes the
-    interval's candles and reports the source's API as its OpenLineage input.
+    Returns the counts published, which :class:`RecordTopicOperator` sends as the topic Asset's
+    event once the run's publish tasks are done. A run for a past interval (a backfill, see
+    :func:`franz_ivan.producer.past_window`) publishes the interval's candles and reports the
+    source's API as its OpenLineage input.
 
     :param group: ``{"source": ..., "markets": [market keys]}``, one of ``list_markets``' groups. (templated)
     :param topic: the topic published to.
@@ -93,10 +103,6 @@ class PublishPricesOperator(BaseOperator):
             window=window,
         )
         self._events = int(published["events"])  # type: ignore[call-overload]
-        context["outlet_events"][topic_alias()].add(
-            topic_asset(self._server, self.topic),
-            extra={key: published[key] for key in ("source", "prices", "events")},
-        )
         return published
 
     def get_openlineage_facets_on_start(self) -> Lineage:
@@ -115,10 +121,10 @@ class PublishPricesOperator(BaseOperator):
 class DrainEventsOperator(BaseOperator):
     """Store every pending event of ``partitions`` (see :func:`franz_ivan.drain_runner.run_drain`).
 
-    Reads the topic's Asset (alias ``crypto_prices_topic``, its inlet) and updates one Asset per
-    table it stored rows in through the alias ``crypto_prices_tables`` (its outlet), each event
-    carrying that table's rows and the drain's counts; OpenLineage gets the same tables with their
-    row counts.
+    Reads the topic's Asset (alias ``crypto_prices_topic``, its inlet) and returns its counts with
+    the rows it stored per table, from which :class:`RecordTablesOperator` sends one Asset event per
+    table once the run's drains are done; OpenLineage gets the same tables with their row counts
+    from each drain.
 
     :param partitions: the partitions of this drain (a mapped drain's group). (templated)
     :param topic: the topic drained.
@@ -171,16 +177,10 @@ class DrainEventsOperator(BaseOperator):
             self.limits or settings().drain_limits(),
             partitions=[int(partition) for partition in self.partitions],
         )
-        counts = result.as_dict()
         self._tables = [
             TableRows(server, database, name, rows) for name, rows in sorted(result.tables.items())
         ]
-        for table in self._tables:
-            context["outlet_events"][tables_alias()].add(
-                table_asset(server, database, table.table),
-                extra={"rows": table.rows, **{key: counts[key] for key in COUNTS}},
-            )
-        return counts
+        return result.as_dict()
 
     def get_openlineage_facets_on_start(self) -> Lineage:
         return drain_lineage(topic_server(self.kafka_conn_id), self.topic)
@@ -191,3 +191,95 @@ class DrainEventsOperator(BaseOperator):
     def get_openlineage_facets_on_failure(self, task_instance: Any) -> Lineage:
         """The topic only: the rows of batches committed before the failure are not counted."""
         return drain_lineage(self._server or topic_server(self.kafka_conn_id), self.topic)
+
+
+class RecordTopicOperator(BaseOperator):
+    """Send the topic's Asset event for the run's publish tasks: ``kafka://<bootstrap>/<topic>``
+    through the alias ``crypto_prices_topic`` (its outlet), carrying the prices and events they
+    published in total and the sources that published. Runs once the publish tasks are done, when
+    at least one succeeded (see the module's docstring for why not each publish task).
+
+    :param results: what the run's publish tasks returned (``publish_prices.output``). (templated)
+    :param topic: the topic published to.
+    :param kafka_conn_id: the Kafka connection, which names the topic's server.
+    """
+
+    template_fields: Sequence[str] = ("results",)
+
+    def __init__(
+        self,
+        *,
+        results: Iterable[Mapping[str, Any]] | str,
+        topic: str,
+        kafka_conn_id: str = KAFKA_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.results = results
+        self.topic = topic
+        self.kafka_conn_id = kafka_conn_id
+
+    def execute(self, context: Any) -> dict[str, object]:
+        results: Iterable[Mapping[str, Any]] = self.results  # type: ignore[assignment]  # rendered by now
+        extra = published_extra(results)
+        context["outlet_events"][topic_alias()].add(
+            topic_asset(topic_server(self.kafka_conn_id), self.topic), extra=extra
+        )
+        return extra
+
+
+class RecordTablesOperator(BaseOperator):
+    """Send one Asset event per table the run's drains stored rows in:
+    ``postgres://<host>:<port>/<database>/public/<table>`` through the alias ``crypto_prices_tables``
+    (its outlet), carrying the table's rows and the drains' counts, summed over the run. Runs once
+    the drains are done, when at least one succeeded (see the module's docstring for why not each
+    drain).
+
+    :param results: what the run's drains returned (``drain_events.output``). (templated)
+    :param postgres_conn_id: the PostgreSQL connection, which names the tables' server and database.
+    """
+
+    template_fields: Sequence[str] = ("results",)
+
+    def __init__(
+        self,
+        *,
+        results: Iterable[Mapping[str, Any]] | str,
+        postgres_conn_id: str = POSTGRES_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.results = results
+        self.postgres_conn_id = postgres_conn_id
+
+    def execute(self, context: Any) -> dict[str, dict[str, int]]:
+        from franz_ivan.hooks.postgres import PricesPostgresHook
+
+        results: Iterable[Mapping[str, Any]] = self.results  # type: ignore[assignment]  # rendered by now
+        args = PricesPostgresHook(self.postgres_conn_id).connect_kwargs()
+        server, database = postgres_server(args["host"], args["port"]), str(args["dbname"])
+        extras = table_extras(results)
+        for table, extra in extras.items():
+            context["outlet_events"][tables_alias()].add(table_asset(server, database, table), extra=extra)
+        return extras
+
+
+def published_extra(results: Iterable[Mapping[str, Any]]) -> dict[str, object]:
+    """The topic Asset event's extra for a run's publish results: the counts summed, the sources."""
+    results = list(results)
+    totals: dict[str, object] = {key: sum(int(result[key]) for result in results) for key in PUBLISHED_COUNTS}
+    return {**totals, "sources": sorted({str(result["source"]) for result in results})}
+
+
+def table_extras(results: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    """Each table's Asset event extra for a run's drain results: its rows, the drains' counts, summed.
+
+    A table no drain stored a row in gets no event.
+    """
+    results = list(results)
+    counts = {key: sum(int(result[key]) for result in results) for key in COUNTS}
+    rows: dict[str, int] = {}
+    for result in results:
+        for table, stored in result["tables"].items():
+            rows[table] = rows.get(table, 0) + int(stored)
+    return {table: {"rows": rows[table], **counts} for table in sorted(rows) if rows[table]}

@@ -78,6 +78,10 @@ def test_consumer_is_continuous_with_one_run_and_a_bounded_deferrable_sensor(dag
     drain = dag.get_task("drain_events")
     assert drain.upstream_task_ids == {"plan_drains"}
     assert drain.is_mapped, "the drain is mapped over partition groups"
+    # The tables' Asset events come from one task once the drains are done, whatever some of them did.
+    record = dag.get_task("record_tables")
+    assert record.upstream_task_ids == {"drain_events"}
+    assert record.trigger_rule == "all_done_min_one_success"
 
 
 def test_producer_runs_every_minute_by_default_each_run_covering_the_minute_before(dag_bag: Any) -> None:
@@ -175,11 +179,21 @@ def test_assets_chain_producer_topic_consumer_tables_quality(dag_bag: Any) -> No
     """Aliases only: the servers' names come from the connections at run time, never at parse time."""
     from franz_ivan.lineage import tables_alias, topic_alias
 
-    publish = dag_bag.dags["crypto_prices_producer"].get_task("publish_prices")
-    drain = dag_bag.dags["crypto_prices_consumer"].get_task("drain_events")
-    assert publish.outlets == [topic_alias()]
+    producer = dag_bag.dags["crypto_prices_producer"]
+    consumer = dag_bag.dags["crypto_prices_consumer"]
+    publish = producer.get_task("publish_prices")
+    drain = consumer.get_task("drain_events")
     assert drain.inlets == [topic_alias()]
-    assert drain.outlets == [tables_alias()]
+    # The mapped tasks send no Asset events: two of them naming a new Asset at once would race in
+    # Airflow's API server. One task per run sends them once the mapped ones are done.
+    assert publish.outlets == drain.outlets == []
+    record_topic, record_tables = producer.get_task("record_topic"), consumer.get_task("record_tables")
+    assert (record_topic.outlets, record_tables.outlets) == ([topic_alias()], [tables_alias()])
+    assert (record_topic.upstream_task_ids, record_tables.upstream_task_ids) == (
+        {"publish_prices"},
+        {"drain_events"},
+    )
+    assert record_topic.trigger_rule == record_tables.trigger_rule == "all_done_min_one_success"
     # Each lineage-reporting task offers the OpenLineage provider its own datasets and facets.
     quality = dag_bag.dags["crypto_prices_quality"]
     checks = [quality.get_task(task_id) for task_id in ("staleness", "consumer_lag", "dead_letters")]
@@ -241,7 +255,8 @@ def test_the_producer_outranks_every_other_task_and_the_consumer_leaves_it_its_s
     assert max(weights["crypto_prices_consumer"]) > max(weights["crypto_prices_quality"])
     producer_tasks = dag_bag.dags["crypto_prices_producer"].tasks
     assert PRODUCER_PEAK_TASKS == 1 + 5, "the markets list and one publish task per source"
-    assert {task.task_id for task in producer_tasks} == {"list_markets", "publish_prices"}
+    # record_topic starts once every publish task is done: it never adds to the peak.
+    assert {task.task_id for task in producer_tasks} == {"list_markets", "publish_prices", "record_topic"}
 
 
 def test_every_dag_alerts_a_run_that_fails_without_a_failed_task_and_the_producer_has_a_deadline(

@@ -6,7 +6,8 @@ celery worker`` processes of one slot each. The producer stays paused: the tests
 backlogs, large enough for one drain per partition (``CRYPTO_PRICES_DRAIN_MIN_GROUP_EVENTS`` is
 lowered), so that the two workers share each consumer run's drains.
 
-1. A backlog is drained by both workers (the drains' task instances name both), exactly once.
+1. A backlog is drained by both workers, exactly once: its drains are held before their first
+   batch is stored until two run at once, one on each worker (the task instances name them).
 2. One worker is SIGKILLed (it and every process it runs: a lost machine) while its drain is in
    the middle of a batch. Airflow notices the missing heartbeats (the timeout is lowered from 300 s
    to 20 s), retries that drain on the surviving worker, and every event is still stored once.
@@ -27,6 +28,7 @@ from devtools.faults import DrainTarget, Feed, make_feed
 from devtools.local_stack import drop_database, free_port, running_stack, wait_until
 from franz_ivan.publish import produce
 from franz_ivan.settings import CONSUMER_GROUP
+from franz_ivan.store_schema import prepare_schema
 from tests.helpers import assert_exactly_once, dsn
 
 pytestmark = [pytest.mark.e2e]
@@ -129,8 +131,34 @@ def tries(airflow: Airflow, ti: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(found, key=lambda attempt: attempt["try_number"])
 
 
+def running_drains(airflow: Airflow, before: set[tuple[str, int]]) -> list[dict[str, Any]] | None:
+    """The drains (not among ``before``) a worker is running now, or ``None``."""
+    found = [
+        ti
+        for ti in drains(airflow)
+        if (ti["dag_run_id"], ti["map_index"]) not in before and ti["state"] == "running" and ti["hostname"]
+    ]
+    return found or None
+
+
 def test_a_backlog_is_drained_by_both_workers_exactly_once(airflow: Airflow, published: list[Feed]) -> None:
-    publish(airflow, published, 9_000)
+    with psycopg.connect(dsn(airflow.stack.postgres)) as conn:
+        prepare_schema(conn)
+    # Hold every drain before its first batch is stored until two run at once. Without the gate the
+    # test would race the machine: a worker still finishing its previous task (the sensor, the plan)
+    # when the drains are queued leaves them to the other, and a fast drain can take the whole
+    # backlog before it is back (seen once in CI).
+    with airflow.stack.postgres.connect() as gate:
+        gate.execute("LOCK TABLE crypto_prices_consumer_offsets IN EXCLUSIVE MODE")
+        publish(airflow, published, 9_000)
+
+        def two_running() -> list[dict[str, Any]] | None:
+            found = running_drains(airflow, set()) or []
+            return found if len(found) >= 2 else None
+
+        at_once = wait_until(two_running, WAIT_SECONDS, "two drains running at once", interval=0.5)
+        gate.rollback()
+    assert {ti["hostname"] for ti in at_once} == set(WORKERS.names()), at_once
 
     wait_until_stored(airflow, published)
 
@@ -157,17 +185,7 @@ def test_a_worker_killed_mid_drain_has_its_drain_retried_on_the_other_and_nothin
     with airflow.stack.postgres.connect() as gate:
         gate.execute("LOCK TABLE crypto_prices_consumer_offsets IN EXCLUSIVE MODE")
 
-        def running_drains() -> list[dict[str, Any]] | None:
-            found = [
-                ti
-                for ti in drains(airflow)
-                if (ti["dag_run_id"], ti["map_index"]) not in before
-                and ti["state"] == "running"
-                and ti["hostname"]
-            ]
-            return found or None
-
-        victim = wait_until(running_drains, 60, "a running drain", interval=0.5)[0]
+        victim = wait_until(lambda: running_drains(airflow, before), 60, "a running drain", interval=0.5)[0]
         airflow.kill_worker(victim["hostname"])
         killed_at = datetime.now(UTC)
         gate.rollback()

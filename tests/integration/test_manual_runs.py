@@ -85,7 +85,7 @@ def test_markets_param_runs_other_markets_once_and_assets_carry_the_counts(
     topic = f"kafka://{airflow_stack.broker.bootstrap}/{airflow_stack.topic}"
     assert asset_events(airflow_stack, PRODUCER)[-1] == (
         topic,
-        {"source": "cryptowatch", "prices": 2, "events": 4},
+        {"prices": 2, "events": 4, "sources": ["cryptowatch"]},
     )
     pg_server = f"{airflow_stack.postgres.host}:{airflow_stack.postgres.port}"
     tables = f"postgres://{pg_server}/{airflow_stack.postgres.database}/public"
@@ -96,7 +96,7 @@ def test_markets_param_runs_other_markets_once_and_assets_carry_the_counts(
         (f"{tables}/cryptowatch_api_allowance", {"rows": 2, **counts}),
         (f"{tables}/ethusd", {"rows": 1, **counts}),
         (f"{tables}/ltcusd", {"rows": 1, **counts}),
-    ], "one Asset event per table the drain wrote, through the alias"
+    ], "one Asset event per table the run's drains wrote, through the alias"
     assert {(uri, alias) for uri, alias in aliases_of(airflow_stack, PRODUCER) if uri == topic} == {
         (topic, "crypto_prices_topic")
     }

@@ -124,9 +124,20 @@ def test_broker_unreachable_too_long_the_mapped_drains_fail_and_the_next_run_com
         outcomes = running.result(timeout=120)
     failed = [o for o in outcomes if o.returncode != 0]
     assert failed, "the broker stayed away longer than stall_seconds, yet every drain finished"
-    # Mid-drain the stall bound ends a drain; one that starts while the broker is away fails at metadata.
-    bounded = ("Kafka gave neither events nor end-of-partition", "Kafka did not answer within")
-    assert all(any(b in o.output for b in bounded) for o in failed), [o.output[-1500:] for o in failed]
+    # Mid-drain the stall bound ends a drain. One that starts while the broker is away (on a loaded
+    # machine a drain process can take seconds to start) fails at the first of its bounded requests
+    # for metadata: the partitions, the topic's id, the ends of its partitions (seen once in CI).
+    bounded = (
+        "Kafka gave neither events nor end-of-partition",
+        "Kafka did not answer within",
+        "Kafka did not describe topic",
+        "cannot describe topic",
+        "Kafka reported no end for",
+        "cannot read the end offsets of",
+    )
+    assert all(any(b in o.output for b in bounded) for o in failed), "\n---\n".join(
+        o.output[-1500:] for o in failed
+    )
 
     retry_failed(target, OUTAGE_LIMITS, groups, outcomes)
     assert_exactly_once(pg, target, feed)

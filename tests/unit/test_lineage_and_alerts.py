@@ -15,6 +15,7 @@ from franz_ivan.lineage import (
     topic_asset,
 )
 from franz_ivan.notifications import MAX_MESSAGE_CHARS, WebhookNotifier, alert_body
+from franz_ivan.operators import published_extra, table_extras
 from tests.helpers import use_connection
 
 
@@ -30,6 +31,32 @@ def test_assets_name_the_real_servers_in_the_providers_schemes() -> None:
         "postgres://pg-eu.example.com:5432/crypto_prices/public/btcusd"
     )
     assert table_asset(pg, "crypto_prices", "btcusd") == table_asset(pg, "crypto_prices", "btcusd")
+
+
+def test_a_runs_asset_events_sum_what_its_mapped_tasks_returned() -> None:
+    """One event per table a drain stored rows in, its rows and the counts summed over the drains."""
+    drains = [
+        {"events": 5, "prices": 3, "allowances": 2, "dead_letters": 0, "duplicates": 1,
+         "tables": {"btcusd": 3, "cryptowatch_api_allowance": 2, "crypto_prices_dead_letter": 0}},
+        {"events": 4, "prices": 2, "allowances": 1, "dead_letters": 1, "duplicates": 0,
+         "tables": {"btcusd": 1, "ethusd": 1, "cryptowatch_api_allowance": 1,
+                    "crypto_prices_dead_letter": 1}},
+    ]  # fmt: skip
+    counts = {"events": 9, "prices": 5, "allowances": 3, "dead_letters": 1, "duplicates": 1}
+    assert table_extras(drains) == {
+        "btcusd": {"rows": 4, **counts},
+        "crypto_prices_dead_letter": {"rows": 1, **counts},
+        "cryptowatch_api_allowance": {"rows": 3, **counts},
+        "ethusd": {"rows": 1, **counts},
+    }
+    assert table_extras(drains[:1])["btcusd"]["rows"] == 3
+    assert "crypto_prices_dead_letter" not in table_extras(drains[:1]), "a table with no new row has no event"
+    assert table_extras([]) == {}
+    published = [
+        {"source": "kraken", "prices": 2, "events": 2, "markets": 2},
+        {"source": "cryptowatch", "prices": 1, "events": 2, "markets": 1},
+    ]
+    assert published_extra(published) == {"prices": 3, "events": 4, "sources": ["cryptowatch", "kraken"]}
 
 
 def test_the_dags_declare_aliases_whose_names_never_change() -> None:
