@@ -55,6 +55,14 @@ def topic_server(kafka_conn_id: str) -> str:
     return kafka_server(PricesKafkaHook(kafka_conn_id).config())
 
 
+def tables_database(postgres_conn_id: str) -> tuple[str, str]:
+    """The PostgreSQL connection's ``host:port`` and database, read at run time: what names the tables."""
+    from franz_ivan.hooks.postgres import PricesPostgresHook
+
+    args = PricesPostgresHook(postgres_conn_id).connect_kwargs()
+    return postgres_server(args["host"], args["port"]), str(args["dbname"])
+
+
 class PublishPricesOperator(BaseOperator):
     """Fetch one source's markets and publish their events to the topic, every delivery acknowledged.
 
@@ -157,18 +165,12 @@ class DrainEventsOperator(BaseOperator):
         self._server: str | None = None
         self._tables: list[TableRows] = []
 
-    def _database(self) -> tuple[str, str]:
-        from franz_ivan.hooks.postgres import PricesPostgresHook
-
-        args = PricesPostgresHook(self.postgres_conn_id).connect_kwargs()
-        return postgres_server(args["host"], args["port"]), str(args["dbname"])
-
     def execute(self, context: Any) -> dict[str, object]:
         from franz_ivan.drain_runner import run_drain
         from franz_ivan.settings import settings
 
         self._server = topic_server(self.kafka_conn_id)
-        server, database = self._database()
+        server, database = tables_database(self.postgres_conn_id)
         result: DrainResult = run_drain(
             self.kafka_conn_id,
             self.postgres_conn_id,
@@ -253,11 +255,8 @@ class RecordTablesOperator(BaseOperator):
         self.postgres_conn_id = postgres_conn_id
 
     def execute(self, context: Any) -> dict[str, dict[str, int]]:
-        from franz_ivan.hooks.postgres import PricesPostgresHook
-
         results: Iterable[Mapping[str, Any]] = self.results  # type: ignore[assignment]  # rendered by now
-        args = PricesPostgresHook(self.postgres_conn_id).connect_kwargs()
-        server, database = postgres_server(args["host"], args["port"]), str(args["dbname"])
+        server, database = tables_database(self.postgres_conn_id)
         extras = table_extras(results)
         for table, extra in extras.items():
             context["outlet_events"][tables_alias()].add(table_asset(server, database, table), extra=extra)
